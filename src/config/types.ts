@@ -1,0 +1,37 @@
+/** Restriction (schema enforcement) mode: SPEC §4. */
+export type RestrictMode = "off" | "default" | "strict";
+
+/** Settings kept in `config.toml` (snake_case keys there, as in the seeds). */
+export interface Config {
+  port: number;
+  /** Where the store lives; the directory of config.toml unless set. */
+  data_dir: string;
+  /** Upper bound on cached aggregate heads held by the writer. */
+  cache_threshold: number;
+  /** Data encryption key, 32 bytes as base64. Secret. */
+  dek?: string;
+  list_page_size: number;
+  page_limit: number;
+  plugin_max_attempts: number;
+  snapshot_threshold?: number;
+  restrict: RestrictMode;
+  api: { rest: boolean; graphql: boolean; grpc: boolean };
+  grpc: { bind_addr: string };
+  socket: { bind_addr: string };
+  admin: { enabled: boolean; bind: string; port: number; master_key_hash?: string };
+}
+
+/** A config as loaded: where it came from and where the data lives. */
+export interface LoadedConfig {
+  config: Config;
+  configPath: string;
+  dataDir: string;
+  /** True when this load created the file (with a generated DEK). */
+  created: boolean;
+}
+
+/** Paths given on the command line (or by tests). */
+export interface ConfigLocation {
+  configPath?: string;
+  dataDir?: string;
+}

@@ -1,0 +1,63 @@
+/**
+ * AES-256-GCM sealing for data at rest. Layout: version(1) || nonce(12) ||
+ * ciphertext || tag(16). The record's storage key is the associated data, so a
+ * ciphertext moved to another key fails to open instead of decrypting there.
+ */
+import { Buffer } from "node:buffer";
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { DbxError } from "../errors.ts";
+
+const VERSION = 1;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", key, nonce);
+  cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  const final = cipher.final();
+  const tag = cipher.getAuthTag();
+  return Buffer.concat([Buffer.of(VERSION), nonce, body, final, tag]);
+}
+
+/** Decrypt; throws DbxError("wrong_key") if the key, data or associated data differ. */
+export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+  if (sealed.length < 1 + NONCE_BYTES + TAG_BYTES || sealed[0] !== VERSION) {
+    throw new DbxError("corrupt", "encrypted value is malformed");
+  }
+  const nonce = sealed.subarray(1, 1 + NONCE_BYTES);
+  const tag = sealed.subarray(sealed.length - TAG_BYTES);
+  const body = sealed.subarray(1 + NONCE_BYTES, sealed.length - TAG_BYTES);
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", key, nonce);
+    decipher.setAAD(aad);
+    decipher.setAuthTag(tag);
+    return Buffer.concat([decipher.update(body), decipher.final()]);
+  } catch {
+    throw new DbxError(
+      "wrong_key",
+      "cannot decrypt stored data: the data encryption key (DEK) is wrong or the data was altered",
+    );
+  }
+}
+
+/** Parse a DEK given as base64; it must decode to exactly 32 bytes. */
+export function parseDek(base64: string): Uint8Array {
+  const trimmed = base64.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) {
+    throw new DbxError("invalid_input", "the DEK must be base64 (32 bytes)");
+  }
+  const bytes = Buffer.from(trimmed.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+  if (bytes.length !== 32) {
+    throw new DbxError(
+      "invalid_input",
+      `the DEK must decode to 32 bytes; it decodes to ${bytes.length}`,
+    );
+  }
+  return new Uint8Array(bytes);
+}
+
+export function generateDek(): string {
+  return randomBytes(32).toString("base64");
+}

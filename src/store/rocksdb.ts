@@ -1,0 +1,134 @@
+import { Buffer } from "node:buffer";
+import rocksdb from "rocksdb";
+import { DbxError } from "../errors.ts";
+import type { BatchOp, RangeOptions, Storage, StorageOpenOptions } from "./storage.ts";
+
+// The binding is callback based; its work runs on libuv threads, off the JS thread.
+// deno-lint-ignore no-explicit-any
+type Native = any;
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+function promisify<T>(fn: (cb: (err: Error | null | undefined, value?: T) => void) => void) {
+  return new Promise<T>((resolve, reject) => {
+    fn((err, value) => (err ? reject(err) : resolve(value as T)));
+  });
+}
+
+/**
+ * Open a RocksDB directory behind the Storage interface.
+ *
+ * @example
+ * ```ts
+ * const storage = await openRocksStorage("/tmp/db");
+ * await storage.write([{ type: "put", key: k, value: v }], { sync: true });
+ * ```
+ */
+export async function openRocksStorage(
+  path: string,
+  options: StorageOpenOptions = {},
+): Promise<Storage> {
+  const db: Native = rocksdb(path);
+  try {
+    await promisify<void>((cb) =>
+      db.open({
+        createIfMissing: options.createIfMissing ?? !options.readOnly,
+        readOnly: options.readOnly ?? false,
+        cacheSize: options.cacheSize ?? 32 << 20,
+        writeBufferSize: 16 << 20,
+        maxFileSize: 32 << 20,
+        maxOpenFiles: 500,
+        infoLogLevel: "error",
+      }, cb)
+    );
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    if (/lock/i.test(message)) {
+      throw new DbxError("unavailable", `the store at ${path} is in use by another process`);
+    }
+    if (/does not exist|No such file/i.test(message)) {
+      throw new DbxError("not_found", `no store at ${path}`);
+    }
+    throw new DbxError("corrupt", `cannot open the store at ${path}: ${message}`);
+  }
+  return new RocksStorage(db);
+}
+
+class RocksStorage implements Storage {
+  #db: Native;
+  #closed = false;
+
+  constructor(db: Native) {
+    this.#db = db;
+  }
+
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return new Promise((resolve, reject) => {
+      this.#db.get(toBuffer(key), { asBuffer: true, fillCache: true }, (err: Error | null, value?: Buffer) => {
+        if (err) {
+          if ((err as { notFound?: boolean }).notFound || /NotFound/.test(err.message)) {
+            resolve(undefined);
+          } else reject(err);
+        } else resolve(value);
+      });
+    });
+  }
+
+  getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return promisify<(Buffer | undefined)[]>((cb) =>
+      this.#db.getMany(keys.map(toBuffer), { asBuffer: true }, cb)
+    );
+  }
+
+  write(ops: BatchOp[], options: { sync: boolean }): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    const native = ops.map((op) =>
+      op.type === "put"
+        ? { type: "put", key: toBuffer(op.key), value: toBuffer(op.value) }
+        : { type: "del", key: toBuffer(op.key) }
+    );
+    return promisify<void>((cb) => this.#db.batch(native, { sync: options.sync }, cb));
+  }
+
+  async *range(options: RangeOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
+    const it = this.#db.iterator({
+      gte: options.gte && toBuffer(options.gte),
+      gt: options.gt && toBuffer(options.gt),
+      lt: options.lt && toBuffer(options.lt),
+      lte: options.lte && toBuffer(options.lte),
+      reverse: options.reverse ?? false,
+      limit: options.limit ?? -1,
+      keys: true,
+      values: !options.keysOnly,
+      keyAsBuffer: true,
+      valueAsBuffer: true,
+      highWaterMark: 64 * 1024,
+    });
+    try {
+      while (true) {
+        const entry = await new Promise<[Buffer, Buffer] | undefined>((resolve, reject) => {
+          it.next((err: Error | null, key?: Buffer, value?: Buffer) => {
+            if (err) reject(err);
+            else if (key === undefined) resolve(undefined);
+            else resolve([key, value ?? EMPTY]);
+          });
+        });
+        if (!entry) return;
+        yield entry;
+      }
+    } finally {
+      await promisify<void>((cb) => it.end(cb));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await promisify<void>((cb) => this.#db.close(cb));
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
