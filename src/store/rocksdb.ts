@@ -66,13 +66,17 @@ class RocksStorage implements Storage {
 
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
     return new Promise((resolve, reject) => {
-      this.#db.get(toBuffer(key), { asBuffer: true, fillCache: true }, (err: Error | null, value?: Buffer) => {
-        if (err) {
-          if ((err as { notFound?: boolean }).notFound || /NotFound/.test(err.message)) {
-            resolve(undefined);
-          } else reject(err);
-        } else resolve(value);
-      });
+      this.#db.get(
+        toBuffer(key),
+        { asBuffer: true, fillCache: true },
+        (err: Error | null, value?: Buffer) => {
+          if (err) {
+            if ((err as { notFound?: boolean }).notFound || /NotFound/.test(err.message)) {
+              resolve(undefined);
+            } else reject(err);
+          } else resolve(value);
+        },
+      );
     });
   }
 
@@ -94,11 +98,14 @@ class RocksStorage implements Storage {
   }
 
   async *range(options: RangeOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
+    // The binding turns an undefined bound into the string "undefined": pass only real bounds.
+    const bounds: Record<string, Buffer> = {};
+    for (const name of ["gte", "gt", "lt", "lte"] as const) {
+      const bound = options[name];
+      if (bound) bounds[name] = toBuffer(bound);
+    }
     const it = this.#db.iterator({
-      gte: options.gte && toBuffer(options.gte),
-      gt: options.gt && toBuffer(options.gt),
-      lt: options.lt && toBuffer(options.lt),
-      lte: options.lte && toBuffer(options.lte),
+      ...bounds,
       reverse: options.reverse ?? false,
       limit: options.limit ?? -1,
       keys: true,

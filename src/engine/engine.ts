@@ -1,0 +1,592 @@
+/**
+ * The engine: every behaviour of the database behind one object. Surfaces (CLI,
+ * REST, …) parse input, call these methods and format the results.
+ *
+ * Writes go through the single Writer (group commit); reads go straight to
+ * storage and never wait for the writer.
+ */
+import { join } from "node:path";
+import { open as openSealed, seal } from "../crypto/aead.ts";
+import { DbxError } from "../errors.ts";
+import { appendLeaf, emptyFrontier, frontierRoot, leafHash } from "../integrity/merkle.ts";
+import { fromHex, toHex } from "../integrity/sha256.ts";
+import { openRocksStorage } from "../store/rocksdb.ts";
+import type { Storage } from "../store/storage.ts";
+import {
+  decodeEvent,
+  decodeEventHeader,
+  decodeEventPayload,
+  decodeJson,
+  openJson,
+  type StoredHead,
+} from "./codec.ts";
+import { eventHash } from "./event_hash.ts";
+import {
+  counterKey,
+  eventKey,
+  eventRange,
+  headKey,
+  headRange,
+  metaKey,
+  parseAggregatePart,
+  positionKey,
+  PREFIX,
+  prefixEnd,
+  readU64,
+  snapshotKey,
+  snapshotRange,
+  stateKey,
+} from "./keys.ts";
+import { validateEventId, validateName, validateNote } from "./names.ts";
+import { foldPayload } from "./state.ts";
+import type {
+  AggregateRecord,
+  AggregateSummary,
+  AppendInput,
+  AppendOptions,
+  EventRecord,
+  EventValidator,
+  Page,
+  VerifyResult,
+} from "./types.ts";
+import { type ControlOp, Writer } from "./writer.ts";
+
+export interface EngineOptions {
+  /** Data directory; the RocksDB store lives in `<dataDir>/store`. */
+  dataDir: string;
+  /** 32-byte data encryption key. */
+  dek: Uint8Array;
+  /** Schema validation hook, run by the writer for every event. */
+  validator?: EventValidator;
+  /** Automatic snapshot interval per aggregate type. */
+  snapshotThreshold?: (aggregateType: string) => number | undefined;
+  /** How many aggregate heads the writer keeps in memory. */
+  cacheSize?: number;
+  /** Open without the lock, for reads while another process (the server) writes. */
+  readOnly?: boolean;
+  /** Clock, for tests. */
+  now?: () => Date;
+  /** Largest accepted payload, in bytes of JSON. */
+  maxPayloadBytes?: number;
+}
+
+/** A snapshot as listed. */
+export interface SnapshotInfo {
+  version: number;
+  created_at: string;
+  comment?: string;
+}
+
+const DEK_CHECK = "dek_check";
+const DEK_CHECK_PLAINTEXT = new TextEncoder().encode("eventdbx-dek-check");
+const DEFAULT_MAX_PAYLOAD = 1 << 20;
+
+/** Path of the RocksDB directory inside a data dir. */
+export function storePath(dataDir: string): string {
+  return join(dataDir, "store");
+}
+
+export class Engine {
+  readonly storage: Storage;
+  readonly readOnly: boolean;
+  #dek: Uint8Array;
+  #writer: Writer | undefined;
+  #listeners = new Set<(records: EventRecord[]) => void>();
+  #maxPayloadBytes: number;
+  #closed = false;
+
+  private constructor(storage: Storage, options: EngineOptions, position: number) {
+    this.storage = storage;
+    this.readOnly = options.readOnly ?? false;
+    this.#dek = options.dek;
+    this.#maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
+    if (!this.readOnly) {
+      this.#writer = new Writer({
+        storage,
+        dek: options.dek,
+        position,
+        validator: options.validator,
+        snapshotThreshold: options.snapshotThreshold,
+        cacheSize: options.cacheSize ?? 10_000,
+        now: options.now ?? (() => new Date()),
+        onCommit: (records) => {
+          for (const listener of this.#listeners) listener(records);
+        },
+      });
+    }
+  }
+
+  /**
+   * Open (creating if needed) the store in a data directory.
+   *
+   * @example
+   * ```ts
+   * const engine = await Engine.open({ dataDir: "/tmp/dbx", dek });
+   * await engine.append({ aggregate_type: "patient", aggregate_id: "p-001",
+   *   event_type: "patient-added", payload: { name: "Jane" } });
+   * await engine.close();
+   * ```
+   */
+  static async open(options: EngineOptions): Promise<Engine> {
+    if (!(options.dek instanceof Uint8Array) || options.dek.length !== 32) {
+      throw new DbxError("invalid_input", "the data encryption key must be 32 bytes");
+    }
+    const storage = await openRocksStorage(storePath(options.dataDir), {
+      readOnly: options.readOnly,
+    });
+    try {
+      await checkDek(storage, options.dek, options.readOnly ?? false);
+      const position = await storage.get(metaKey("position"));
+      return new Engine(storage, options, position ? readU64(position) : 0);
+    } catch (err) {
+      await storage.close();
+      throw err;
+    }
+  }
+
+  /** Position of the last committed event (0 when empty). */
+  async lastPosition(): Promise<number> {
+    if (this.#writer) return this.#writer.position;
+    const value = await this.storage.get(metaKey("position"));
+    return value ? readU64(value) : 0;
+  }
+
+  /** Append one event. */
+  async append(input: AppendInput, options: AppendOptions = {}): Promise<EventRecord> {
+    const [record] = await this.appendBatch([input], options);
+    return record;
+  }
+
+  /** Append events to any aggregates, all or nothing. */
+  appendBatch(inputs: AppendInput[], options: AppendOptions = {}): Promise<EventRecord[]> {
+    const writer = this.#requireWriter();
+    if (!Array.isArray(inputs) || inputs.length === 0) {
+      return Promise.reject(new DbxError("invalid_input", "a batch needs at least one event"));
+    }
+    try {
+      return writer.append(inputs.map((i) => this.#checkInput(i)), options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Subscribe to committed events, in commit order. Returns an unsubscribe function. */
+  onCommit(listener: (records: EventRecord[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Current state, or the state at `version` rebuilt from the nearest snapshot. */
+  async getAggregate(
+    type: string,
+    id: string,
+    options: { version?: number } = {},
+  ): Promise<AggregateRecord> {
+    const [headBytes, stateBytes] = await this.storage.getMany([
+      headKey(type, id),
+      stateKey(type, id),
+    ]);
+    if (!headBytes) throw notFound(type, id);
+    const head = decodeJson<StoredHead>(headBytes, "aggregate head");
+    const current: AggregateRecord = {
+      aggregate_type: type,
+      aggregate_id: id,
+      version: head.version,
+      state: stateBytes
+        ? openJson(stateBytes, stateKey(type, id), this.#dek, "aggregate state")
+        : {},
+      merkle_root: head.merkle_root,
+      archived: head.archived,
+      created_at: head.created_at,
+      updated_at: head.updated_at,
+    };
+    const version = options.version;
+    if (version === undefined || version >= head.version) {
+      if (version !== undefined && version > head.version) {
+        throw new DbxError(
+          "not_found",
+          `aggregate ${type}/${id} has no version ${version} (current version is ${head.version})`,
+        );
+      }
+      return current;
+    }
+    if (!Number.isSafeInteger(version) || version < 1) {
+      throw new DbxError("invalid_input", "version must be a positive integer");
+    }
+    return await this.#stateAt(current, version);
+  }
+
+  async #stateAt(current: AggregateRecord, version: number): Promise<AggregateRecord> {
+    const type = current.aggregate_type;
+    const id = current.aggregate_id;
+    let state: Record<string, unknown> = {};
+    let from = 1;
+    const range = snapshotRange(type, id);
+    for await (
+      const [key, value] of this.storage.range({
+        gte: range.gte,
+        lte: snapshotKey(type, id, version),
+        reverse: true,
+        limit: 1,
+      })
+    ) {
+      const at = parseAggregatePart(key.subarray(1)).version!;
+      state = openJson<{ state: Record<string, unknown> }>(value, key, this.#dek, "snapshot").state;
+      from = at + 1;
+    }
+    let last: EventRecord | undefined;
+    for await (const record of this.#events(type, id, from, version)) {
+      state = foldPayload(state, record.payload);
+      last = record;
+    }
+    if (!last && from <= version) {
+      throw new DbxError("corrupt", `events of ${type}/${id} are missing`);
+    }
+    return {
+      ...current,
+      version,
+      state,
+      merkle_root: last ? last.merkle_root : (await this.#eventAt(type, id, version)).merkle_root,
+      updated_at: last ? last.metadata.created_at : current.updated_at,
+    };
+  }
+
+  async #eventAt(type: string, id: string, version: number): Promise<EventRecord> {
+    const key = eventKey(type, id, version);
+    const value = await this.storage.get(key);
+    if (!value) throw new DbxError("not_found", `event ${version} of ${type}/${id} not found`);
+    return decodeEvent(type, id, value, key, this.#dek);
+  }
+
+  /** Events of one aggregate with versions in [from, to], in order. */
+  async *#events(type: string, id: string, from: number, to: number): AsyncIterable<EventRecord> {
+    if (from > to) return;
+    for await (
+      const [key, value] of this.storage.range({
+        gte: eventKey(type, id, from),
+        lte: eventKey(type, id, to),
+      })
+    ) {
+      yield decodeEvent(type, id, value, key, this.#dek);
+    }
+  }
+
+  /** Aggregates in key order (type, then id), without state. */
+  async listAggregates(
+    options: Page & { aggregate_type?: string } = {},
+  ): Promise<AggregateSummary[]> {
+    const { skip = 0, take = 10 } = options;
+    const out: AggregateSummary[] = [];
+    let seen = 0;
+    for await (const [key, value] of this.storage.range(headRange(options.aggregate_type))) {
+      if (seen++ < skip) continue;
+      if (out.length >= take) break;
+      const { type, id } = parseAggregatePart(key.subarray(1));
+      const head = decodeJson<StoredHead>(value, "aggregate head");
+      out.push({
+        aggregate_type: type,
+        aggregate_id: id,
+        version: head.version,
+        merkle_root: head.merkle_root,
+        archived: head.archived,
+        created_at: head.created_at,
+        updated_at: head.updated_at,
+      });
+    }
+    return out;
+  }
+
+  /** Every aggregate with its state, for exports. */
+  async *allAggregates(aggregateType?: string): AsyncIterable<AggregateRecord> {
+    for await (const [key, value] of this.storage.range(headRange(aggregateType))) {
+      const { type, id } = parseAggregatePart(key.subarray(1));
+      const head = decodeJson<StoredHead>(value, "aggregate head");
+      const stateBytes = await this.storage.get(stateKey(type, id));
+      yield {
+        aggregate_type: type,
+        aggregate_id: id,
+        version: head.version,
+        state: stateBytes
+          ? openJson(stateBytes, stateKey(type, id), this.#dek, "aggregate state")
+          : {},
+        merkle_root: head.merkle_root,
+        archived: head.archived,
+        created_at: head.created_at,
+        updated_at: head.updated_at,
+      };
+    }
+  }
+
+  /** Whether an aggregate has any committed event. */
+  async exists(type: string, id: string): Promise<boolean> {
+    return (await this.storage.get(headKey(type, id))) !== undefined;
+  }
+
+  /** Events of one aggregate, oldest first. */
+  async listEvents(type: string, id: string, options: Page = {}): Promise<EventRecord[]> {
+    const { skip = 0, take = 1000 } = options;
+    if (!(await this.exists(type, id))) throw notFound(type, id);
+    const out: EventRecord[] = [];
+    if (take <= 0) return out;
+    for await (const record of this.#events(type, id, skip + 1, skip + take)) out.push(record);
+    return out;
+  }
+
+  /** The `take` most recent events of one aggregate, oldest first. */
+  async recentEvents(type: string, id: string, take = 10): Promise<EventRecord[]> {
+    if (!(await this.exists(type, id))) throw notFound(type, id);
+    const out: EventRecord[] = [];
+    if (take <= 0) return out;
+    const range = eventRange(type, id);
+    for await (const [key, value] of this.storage.range({ ...range, reverse: true, limit: take })) {
+      out.push(decodeEvent(type, id, value, key, this.#dek));
+    }
+    return out.reverse();
+  }
+
+  /** Committed events with position > `after`, in global order. */
+  async eventsAfter(after: number, limit = 1000): Promise<EventRecord[]> {
+    const pointers: Uint8Array[] = [];
+    for await (
+      const [, value] of this.storage.range({
+        gt: positionKey(after),
+        lt: prefixEnd(Uint8Array.of(PREFIX.position)),
+        limit,
+      })
+    ) {
+      pointers.push(value);
+    }
+    const keys = pointers.map((p) => {
+      const key = new Uint8Array(p.length + 1);
+      key[0] = PREFIX.event;
+      key.set(p, 1);
+      return key;
+    });
+    const values = await this.storage.getMany(keys);
+    return values.map((value, i) => {
+      if (!value) throw new DbxError("corrupt", "the global event index points at a missing event");
+      const { type, id } = parseAggregatePart(pointers[i]);
+      return decodeEvent(type, id, value, keys[i], this.#dek);
+    });
+  }
+
+  /**
+   * Re-read every event of an aggregate, recompute every hash and the Merkle
+   * root, and report the first version that does not match.
+   */
+  async verify(type: string, id: string): Promise<VerifyResult> {
+    const headBytes = await this.storage.get(headKey(type, id));
+    if (!headBytes) throw notFound(type, id);
+    const head = decodeJson<StoredHead>(headBytes, "aggregate head");
+    const result = (
+      firstBad: number | undefined,
+      reason?: string,
+      root?: string,
+    ): VerifyResult => ({
+      aggregate_type: type,
+      aggregate_id: id,
+      version: head.version,
+      merkle_root: root ?? head.merkle_root,
+      verified: firstBad === undefined,
+      ...(firstBad === undefined ? {} : { first_bad_version: firstBad, reason }),
+    });
+    let frontier = emptyFrontier();
+    let expected = 1;
+    for await (const [key, value] of this.storage.range(eventRange(type, id))) {
+      const keyVersion = parseAggregatePart(key.subarray(1)).version;
+      if (keyVersion !== expected) {
+        return result(expected, `event ${expected} is missing`);
+      }
+      let record: EventRecord;
+      try {
+        const header = decodeEventHeader(value);
+        record = {
+          aggregate_type: type,
+          aggregate_id: id,
+          event_type: header.event_type,
+          payload: decodeEventPayload(value, key, this.#dek),
+          metadata: header.metadata,
+          version: header.version,
+          hash: header.hash,
+          merkle_root: header.merkle_root,
+          position: header.position,
+        };
+      } catch {
+        return result(expected, `event ${expected} cannot be read or decrypted (altered data)`);
+      }
+      if (record.version !== expected) {
+        return result(expected, `event ${expected} is stored as version ${record.version}`);
+      }
+      if (eventHash(record) !== record.hash) {
+        return result(expected, `event ${expected} does not match its hash`);
+      }
+      frontier = appendLeaf(frontier, leafHash(fromHex(record.hash)));
+      if (toHex(frontierRoot(frontier)) !== record.merkle_root) {
+        return result(expected, `the Merkle root stored with event ${expected} does not match`);
+      }
+      expected++;
+    }
+    const count = expected - 1;
+    if (count !== head.version) {
+      return result(count + 1, `the aggregate has version ${head.version} but ${count} events`);
+    }
+    const root = toHex(frontierRoot(frontier));
+    if (root !== head.merkle_root) {
+      return result(head.version, "the aggregate's Merkle root does not match its events", root);
+    }
+    return result(undefined);
+  }
+
+  /** Leaf hashes (RFC 9162) of versions [from, to] of an aggregate; reads headers only. */
+  async leafHashes(type: string, id: string, from: number, to: number): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = [];
+    if (from > to) return out;
+    for await (
+      const [, value] of this.storage.range({
+        gte: eventKey(type, id, from),
+        lte: eventKey(type, id, to),
+      })
+    ) {
+      out.push(leafHash(fromHex(decodeEventHeader(value).hash)));
+    }
+    if (out.length !== to - from + 1) {
+      throw new DbxError("corrupt", `events of ${type}/${id} are missing`);
+    }
+    return out;
+  }
+
+  /** Take a snapshot of the current state. Returns the snapshot's version. */
+  snapshot(type: string, id: string, options: { comment?: string } = {}): Promise<number> {
+    return this.#control("snapshot", type, id, options.comment);
+  }
+
+  /** Archive an aggregate: it then refuses appends until restored. */
+  archive(type: string, id: string, options: { comment?: string } = {}): Promise<number> {
+    return this.#control("archive", type, id, options.comment);
+  }
+
+  restore(type: string, id: string, options: { comment?: string } = {}): Promise<number> {
+    return this.#control("restore", type, id, options.comment);
+  }
+
+  /** Snapshots of one aggregate, oldest first. */
+  async listSnapshots(type: string, id: string): Promise<SnapshotInfo[]> {
+    const out: SnapshotInfo[] = [];
+    for await (const [key, value] of this.storage.range(snapshotRange(type, id))) {
+      const version = parseAggregatePart(key.subarray(1)).version!;
+      const snap = openJson<{ created_at: string; comment?: string }>(
+        value,
+        key,
+        this.#dek,
+        "snapshot",
+      );
+      out.push({ version, created_at: snap.created_at, comment: snap.comment ?? undefined });
+    }
+    return out;
+  }
+
+  /** Writes used so far against a write-limit counter. */
+  async usedWrites(counter: string): Promise<number> {
+    const value = await this.storage.get(counterKey(counter));
+    return value ? readU64(value) : 0;
+  }
+
+  /** Finish queued writes and close the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#writer?.close();
+    await this.storage.close();
+  }
+
+  #control(op: ControlOp, type: string, id: string, comment?: string): Promise<number> {
+    try {
+      validateName("aggregate type", type);
+      validateName("aggregate id", id);
+      validateNote(comment);
+      return this.#requireWriter().control(op, type, id, comment);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #requireWriter(): Writer {
+    if (this.#closed) throw new DbxError("unavailable", "the store is closed");
+    if (!this.#writer) throw new DbxError("unavailable", "the store is open read-only");
+    return this.#writer;
+  }
+
+  /** Validate the shape of one input before it reaches the writer. */
+  #checkInput(input: AppendInput): AppendInput {
+    if (typeof input !== "object" || input === null) {
+      throw new DbxError("invalid_input", "an event must be a JSON object");
+    }
+    validateName("aggregate type", input.aggregate_type);
+    validateName("aggregate id", input.aggregate_id);
+    validateName("event type", input.event_type);
+    const note = validateNote(input.note);
+    if (input.payload !== undefined && input.patch !== undefined) {
+      throw new DbxError("invalid_input", "payload and patch are mutually exclusive");
+    }
+    if (input.payload !== undefined) {
+      const p = input.payload;
+      if (typeof p !== "object" || p === null || Array.isArray(p)) {
+        throw new DbxError("invalid_input", "payload must be a JSON object");
+      }
+      for (const field of Object.keys(p)) validateName("field name", field);
+      let size: number;
+      try {
+        size = JSON.stringify(p).length;
+      } catch {
+        throw new DbxError("invalid_input", "payload is not valid JSON");
+      }
+      if (size > this.#maxPayloadBytes) {
+        throw new DbxError("too_large", `payload is larger than ${this.#maxPayloadBytes} bytes`);
+      }
+    }
+    if (input.patch !== undefined && JSON.stringify(input.patch).length > this.#maxPayloadBytes) {
+      throw new DbxError("too_large", `patch is larger than ${this.#maxPayloadBytes} bytes`);
+    }
+    const ev = input.expected_version;
+    if (ev !== undefined && ev !== null && (!Number.isSafeInteger(ev) || ev < 0)) {
+      throw new DbxError("invalid_input", "expected_version must be a non-negative integer");
+    }
+    return {
+      aggregate_type: input.aggregate_type,
+      aggregate_id: input.aggregate_id,
+      event_type: input.event_type,
+      payload: input.payload,
+      patch: input.patch,
+      note,
+      event_id: input.event_id === undefined || input.event_id === null
+        ? undefined
+        : validateEventId(input.event_id),
+      expected_version: ev === null ? undefined : ev,
+    };
+  }
+}
+
+function notFound(type: string, id: string): DbxError {
+  return new DbxError("not_found", `aggregate ${type}/${id} not found`);
+}
+
+/** A new store records a sealed constant; a wrong DEK then fails to open it. */
+async function checkDek(storage: Storage, dek: Uint8Array, readOnly: boolean): Promise<void> {
+  const key = metaKey(DEK_CHECK);
+  const stored = await storage.get(key);
+  if (!stored) {
+    if (readOnly) return;
+    await storage.write([{ type: "put", key, value: seal(dek, DEK_CHECK_PLAINTEXT, key) }], {
+      sync: true,
+    });
+    return;
+  }
+  try {
+    openSealed(dek, stored, key);
+  } catch {
+    throw new DbxError(
+      "wrong_key",
+      "the data encryption key (DEK) in the configuration does not match this store",
+    );
+  }
+}
