@@ -1,0 +1,40 @@
+/**
+ * Built-in settings: what a fresh `config.toml` means before anything is set.
+ */
+import type { Config } from "./types.ts";
+
+/** Default HTTP port shared by REST, GraphQL and gRPC. */
+export const DEFAULT_PORT = 7070;
+/** Default Cap'n Proto (CLI automation and replication) port. */
+export const DEFAULT_SOCKET_PORT = 6363;
+/** Default Admin API port. */
+export const DEFAULT_ADMIN_PORT = 7171;
+/** Name of the configuration file inside the data directory. */
+export const CONFIG_FILE_NAME = "config.toml";
+/** Name of the store directory inside the data directory. */
+export const STORE_DIR_NAME = "store";
+
+/**
+ * The default configuration for a data directory.
+ *
+ * @example
+ * ```ts
+ * const config = defaultConfig("/home/me/.eventdbx");
+ * config.port; // 7070
+ * ```
+ */
+export function defaultConfig(dataDir: string): Config {
+  return {
+    port: DEFAULT_PORT,
+    data_dir: dataDir,
+    cache_threshold: 10_000,
+    list_page_size: 10,
+    page_limit: 1000,
+    plugin_max_attempts: 10,
+    restrict: "default",
+    api: { rest: true, graphql: true, grpc: true },
+    grpc: { bind_addr: `0.0.0.0:${DEFAULT_PORT}` },
+    socket: { bind_addr: `0.0.0.0:${DEFAULT_SOCKET_PORT}` },
+    admin: { enabled: false, bind: "127.0.0.1", port: DEFAULT_ADMIN_PORT },
+  };
+}

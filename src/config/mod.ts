@@ -1,0 +1,33 @@
+/**
+ * Configuration: where it lives, defaults, loading, saving and secret-safe display.
+ */
+export type { Config, ConfigLocation, LoadedConfig, RestrictMode } from "./types.ts";
+export {
+  CONFIG_FILE_NAME,
+  DEFAULT_ADMIN_PORT,
+  DEFAULT_PORT,
+  DEFAULT_SOCKET_PORT,
+  defaultConfig,
+  STORE_DIR_NAME,
+} from "./defaults.ts";
+export {
+  absolutePath,
+  DATA_DIR_ENV,
+  dataDirSetIn,
+  defaultDataDir,
+  homeDir,
+  resolveLocation,
+} from "./paths.ts";
+export { checkDek, parseRestrict, parseTomlText, validateConfig } from "./validate.ts";
+export { loadConfig } from "./load.ts";
+export {
+  CONFIG_FILE_MODE,
+  configDocument,
+  configToToml,
+  ensurePrivateDir,
+  saveConfig,
+} from "./save.ts";
+export { writeFileAtomic } from "./atomic.ts";
+export { MASK, maskConfig } from "./mask.ts";
+export { dekBytes } from "./dek.ts";
+export { hashMasterKey, MASTER_KEY_HASH_PREFIX, verifyMasterKey } from "./master_key.ts";
