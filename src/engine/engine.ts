@@ -10,6 +10,13 @@ import { open as openSealed, seal } from "../crypto/aead.ts";
 import { DbxError } from "../errors.ts";
 import { appendLeaf, emptyFrontier, frontierRoot, leafHash } from "../integrity/merkle.ts";
 import { fromHex, toHex } from "../integrity/sha256.ts";
+import {
+  buildConsistencyProof,
+  buildInclusionProof,
+  type ConsistencyProofJson,
+  type InclusionProofJson,
+  type LeafSource,
+} from "../integrity/proof.ts";
 import { openRocksStorage } from "../store/rocksdb.ts";
 import type { Storage } from "../store/storage.ts";
 import {
@@ -455,6 +462,72 @@ export class Engine {
     return out;
   }
 
+  /**
+   * Inclusion proof of event `version` in the aggregate's tree of `treeSize`
+   * events (default: all of them), checkable without the server.
+   */
+  async inclusionProof(
+    type: string,
+    id: string,
+    version: number,
+    treeSize?: number,
+  ): Promise<InclusionProofJson & { version: number; event_hash: string }> {
+    const head = await this.#storedHead(type, id);
+    const size = treeSize ?? head.version;
+    checkProofSize(size, head.version);
+    if (!Number.isSafeInteger(version) || version < 1 || version > size) {
+      throw new DbxError("invalid_input", `version must be between 1 and ${size}`);
+    }
+    const proof = await buildInclusionProof(version - 1, size, this.#leafSource(type, id));
+    const event = decodeEventHeader((await this.storage.get(eventKey(type, id, version)))!);
+    return { ...proof, version, event_hash: event.hash };
+  }
+
+  /** Consistency proof that the tree at version `from` is a prefix of the tree at `to`. */
+  async consistencyProof(
+    type: string,
+    id: string,
+    from: number,
+    to?: number,
+  ): Promise<ConsistencyProofJson> {
+    const head = await this.#storedHead(type, id);
+    const newSize = to ?? head.version;
+    checkProofSize(newSize, head.version);
+    if (!Number.isSafeInteger(from) || from < 1 || from > newSize) {
+      throw new DbxError("invalid_input", `from must be between 1 and ${newSize}`);
+    }
+    return await buildConsistencyProof(from, newSize, this.#leafSource(type, id));
+  }
+
+  async *#leafStream(type: string, id: string, from: number, to: number) {
+    if (from > to) return;
+    for await (
+      const [, value] of this.storage.range({
+        gte: eventKey(type, id, from),
+        lte: eventKey(type, id, to),
+      })
+    ) {
+      yield leafHash(fromHex(decodeEventHeader(value).hash));
+    }
+  }
+
+  #leafSource(type: string, id: string): LeafSource {
+    return {
+      leafHashes: (start, end) => this.#leafStream(type, id, start + 1, end),
+      // Every event stores the root after itself: a prefix root is one point read.
+      prefixRoot: async (size) => {
+        const value = await this.storage.get(eventKey(type, id, size));
+        return value ? fromHex(decodeEventHeader(value).merkle_root) : undefined;
+      },
+    };
+  }
+
+  async #storedHead(type: string, id: string): Promise<StoredHead> {
+    const bytes = await this.storage.get(headKey(type, id));
+    if (!bytes) throw notFound(type, id);
+    return decodeJson<StoredHead>(bytes, "aggregate head");
+  }
+
   /** Take a snapshot of the current state. Returns the snapshot's version. */
   snapshot(type: string, id: string, options: { comment?: string } = {}): Promise<number> {
     return this.#control("snapshot", type, id, options.comment);
@@ -563,6 +636,12 @@ export class Engine {
         : validateEventId(input.event_id),
       expected_version: ev === null ? undefined : ev,
     };
+  }
+}
+
+function checkProofSize(size: number, current: number): void {
+  if (!Number.isSafeInteger(size) || size < 1 || size > current) {
+    throw new DbxError("invalid_input", `tree size must be between 1 and ${current}`);
   }
 }
 

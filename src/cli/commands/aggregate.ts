@@ -1,0 +1,458 @@
+/**
+ * `dbx aggregate …`: append, read, verify and maintain aggregates.
+ * Handlers parse flags, call the engine and format; nothing more.
+ */
+import { join } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { DbxError } from "../../errors.ts";
+import type {
+  AggregateRecord,
+  AppendInput,
+  AppendOptions,
+  EventRecord,
+} from "../../engine/types.ts";
+import { type ExportFormat, renderExport, zipFiles } from "../../export/state_export.ts";
+import { readStaged, type StagedEvent, writeStaged } from "../../staging/staged_events.ts";
+import {
+  collect,
+  type CommonOptions,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  printJson,
+  printTable,
+  withCommonOptions,
+  withJsonOption,
+} from "../common.ts";
+import { CliExit } from "../exit.ts";
+import { loadLocalConfig, withLocalStore } from "../local.ts";
+import { writeAccess } from "../write_access.ts";
+
+interface TargetOptions extends CommonOptions {
+  aggregate: string;
+  aggregateId: string;
+  json?: boolean;
+}
+
+/** Adds the `--aggregate` and `--aggregate-id` pair every per-aggregate command takes. */
+function target(cmd: Command): Command {
+  return withCommonOptions(
+    cmd
+      .requiredOption("--aggregate <type>", "aggregate type")
+      .requiredOption("--aggregate-id <id>", "aggregate id"),
+  );
+}
+
+/** Parse `KEY=VALUE` (split at the first `=`). */
+export function parseField(value: string, previous: Record<string, string> = {}) {
+  const at = value.indexOf("=");
+  if (at <= 0) throw new InvalidArgumentError(`expected KEY=VALUE, got ${JSON.stringify(value)}`);
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+}
+
+function parseJsonOption(name: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new DbxError("invalid_input", `${name} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+interface ApplyOptions extends CommonOptions {
+  aggregate: string;
+  aggregateId: string;
+  event: string;
+  field?: Record<string, string>;
+  payload?: string;
+  patch?: string;
+  note?: string;
+  stage?: boolean;
+  token?: string;
+  expectedVersion?: number;
+  eventId?: string;
+  json?: boolean;
+}
+
+/** Build the append input from the apply flags. */
+export function applyInput(o: ApplyOptions): AppendInput {
+  if (o.payload !== undefined && o.patch !== undefined) {
+    throw new DbxError("invalid_input", "--payload and --patch are mutually exclusive");
+  }
+  if (o.patch !== undefined && o.field) {
+    throw new DbxError("invalid_input", "--field cannot be combined with --patch");
+  }
+  const input: AppendInput = {
+    aggregate_type: o.aggregate,
+    aggregate_id: o.aggregateId,
+    event_type: o.event,
+  };
+  if (o.patch !== undefined) {
+    input.patch = parseJsonOption("--patch", o.patch) as AppendInput["patch"];
+  } else {
+    let payload: Record<string, unknown> = {};
+    if (o.payload !== undefined) {
+      const parsed = parseJsonOption("--payload", o.payload);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+        throw new DbxError("invalid_input", "--payload must be a JSON object");
+      }
+      payload = parsed as Record<string, unknown>;
+    }
+    input.payload = { ...payload, ...(o.field ?? {}) };
+  }
+  if (o.note !== undefined) input.note = o.note;
+  if (o.expectedVersion !== undefined) input.expected_version = o.expectedVersion;
+  if (o.eventId !== undefined) input.event_id = o.eventId;
+  return input;
+}
+
+function printEvent(record: EventRecord, json?: boolean): void {
+  if (json) return printJson(record);
+  console.log(
+    `${record.aggregate_type}/${record.aggregate_id} version ${record.version} ` +
+      `${record.event_type} (event ${record.metadata.event_id}, position ${record.position})`,
+  );
+}
+
+function printAggregate(record: AggregateRecord): void {
+  console.log(`aggregate:   ${record.aggregate_type}/${record.aggregate_id}`);
+  console.log(`version:     ${record.version}`);
+  console.log(`merkle_root: ${record.merkle_root}`);
+  console.log(`archived:    ${record.archived}`);
+  console.log(`created_at:  ${record.created_at}`);
+  console.log(`updated_at:  ${record.updated_at}`);
+  console.log(
+    `state:       ${JSON.stringify(record.state, null, 2).replace(/\n/g, "\n             ")}`,
+  );
+}
+
+function printEvents(events: EventRecord[]): void {
+  printTable(
+    ["VERSION", "EVENT", "CREATED_AT", "ISSUED_BY", "PAYLOAD"],
+    events.map((e) => [
+      String(e.version),
+      e.event_type,
+      e.metadata.created_at,
+      e.metadata.issued_by ? `${e.metadata.issued_by.group}/${e.metadata.issued_by.user}` : "-",
+      JSON.stringify(e.payload),
+    ]),
+  );
+}
+
+async function apply(o: ApplyOptions): Promise<void> {
+  const input = applyInput(o);
+  if (o.stage) {
+    const loaded = await loadLocalConfig(o, true);
+    await withLocalStore(o, "read", (store) => store.checkStaged(input));
+    const staged = await readStaged(loaded.dataDir);
+    staged.push({ ...input, staged_at: new Date().toISOString() });
+    await writeStaged(loaded.dataDir, staged);
+    if (o.json) printJson({ staged: staged.length, event: input });
+    else {console.log(
+        `staged ${input.aggregate_type}/${input.aggregate_id} ${input.event_type} (${staged.length} staged)`,
+      );}
+    return;
+  }
+  await withLocalStore(o, "write", async (store) => {
+    const access = await writeAccess(store, o.token);
+    try {
+      const options: AppendOptions = access.appendOptions(input.aggregate_type, input.aggregate_id);
+      printEvent(await store.engine.append(input, options), o.json);
+    } finally {
+      await access.close();
+    }
+  });
+}
+
+async function commit(o: CommonOptions & { token?: string; json?: boolean }): Promise<void> {
+  const loaded = await loadLocalConfig(o, true);
+  const staged = await readStaged(loaded.dataDir);
+  if (staged.length === 0) {
+    if (o.json) printJson({ committed: 0, events: [] });
+    else console.log("nothing staged");
+    return;
+  }
+  const inputs: AppendInput[] = staged.map(({ staged_at: _, ...input }) => input);
+  const records = await withLocalStore(o, "write", async (store) => {
+    const access = await writeAccess(store, o.token);
+    try {
+      // The token must permit every aggregate in the batch; one charge covers them all.
+      const options = inputs.map((i) => access.appendOptions(i.aggregate_type, i.aggregate_id))[0];
+      return await store.engine.appendBatch(inputs, options);
+    } finally {
+      await access.close();
+    }
+  });
+  // Only a committed batch clears the queue: a refused one stays staged to fix and retry.
+  await writeStaged(loaded.dataDir, []);
+  if (o.json) printJson({ committed: records.length, events: records });
+  else console.log(`committed ${records.length} event${records.length === 1 ? "" : "s"}`);
+}
+
+async function list(
+  o: CommonOptions & {
+    skip?: number;
+    take?: number;
+    stage?: boolean;
+    json?: boolean;
+    type?: string;
+  },
+): Promise<void> {
+  if (o.stage) {
+    const loaded = await loadLocalConfig(o, false);
+    const staged: StagedEvent[] = await readStaged(loaded.dataDir);
+    const page = staged.slice(o.skip ?? 0, (o.skip ?? 0) + (o.take ?? staged.length));
+    if (o.json) return printJson(page);
+    if (page.length === 0) return console.log("nothing staged");
+    printTable(
+      ["AGGREGATE", "ID", "EVENT", "STAGED_AT", "PAYLOAD"],
+      page.map((s) => [
+        s.aggregate_type,
+        s.aggregate_id,
+        s.event_type,
+        s.staged_at,
+        JSON.stringify(s.payload ?? { patch: s.patch }),
+      ]),
+    );
+    return;
+  }
+  await withLocalStore(o, "read", async (store) => {
+    const take = Math.min(o.take ?? store.config.list_page_size, store.config.page_limit);
+    const rows = await store.engine.listAggregates({ skip: o.skip, take, aggregate_type: o.type });
+    if (o.json) return printJson(rows);
+    if (rows.length === 0) return console.log("no aggregates");
+    printTable(
+      ["AGGREGATE", "ID", "VERSION", "MERKLE_ROOT", "ARCHIVED"],
+      rows.map((
+        r,
+      ) => [
+        r.aggregate_type,
+        r.aggregate_id,
+        String(r.version),
+        r.merkle_root,
+        String(r.archived),
+      ]),
+    );
+  });
+}
+
+async function get(
+  o: TargetOptions & { version?: number; includeEvents?: boolean },
+): Promise<void> {
+  await withLocalStore(o, "read", async ({ engine }) => {
+    const record = await engine.getAggregate(o.aggregate, o.aggregateId, { version: o.version });
+    const events = o.includeEvents
+      ? await engine.listEvents(o.aggregate, o.aggregateId, { take: record.version })
+      : undefined;
+    if (o.json) return printJson(events ? { ...record, events } : record);
+    printAggregate(record);
+    if (events) {
+      console.log("events:");
+      printEvents(events);
+    }
+  });
+}
+
+async function replay(o: TargetOptions & { skip?: number; take?: number }): Promise<void> {
+  await withLocalStore(o, "read", async ({ engine, config }) => {
+    const take = Math.min(o.take ?? config.page_limit, config.page_limit);
+    const events = await engine.listEvents(o.aggregate, o.aggregateId, { skip: o.skip, take });
+    if (o.json) return printJson(events);
+    if (events.length === 0) return console.log("no events in that range");
+    printEvents(events);
+  });
+}
+
+async function verify(o: TargetOptions): Promise<void> {
+  const result = await withLocalStore(
+    o,
+    "read",
+    ({ engine }) => engine.verify(o.aggregate, o.aggregateId),
+  );
+  if (o.json) printJson(result);
+  else if (result.verified) {
+    console.log(
+      `verified ${result.aggregate_type}/${result.aggregate_id}: ${result.version} events, merkle_root ${result.merkle_root}`,
+    );
+  }
+  if (!result.verified) {
+    throw new CliExit(
+      1,
+      `verification failed for ${result.aggregate_type}/${result.aggregate_id} at version ${result.first_bad_version}: ${result.reason}`,
+    );
+  }
+}
+
+type ControlName = "snapshot" | "archive" | "restore";
+
+async function control(name: ControlName, o: TargetOptions & { comment?: string }): Promise<void> {
+  const version = await withLocalStore(
+    o,
+    "write",
+    (store) => store.engine[name](o.aggregate, o.aggregateId, { comment: o.comment }),
+  );
+  const done = { snapshot: "snapshot taken of", archive: "archived", restore: "restored" }[name];
+  if (o.json) {
+    printJson({ aggregate_type: o.aggregate, aggregate_id: o.aggregateId, version, action: name });
+  } else console.log(`${done} ${o.aggregate}/${o.aggregateId} at version ${version}`);
+}
+
+async function remove(o: TargetOptions): Promise<void> {
+  const loaded = await loadLocalConfig(o, false);
+  const exists = await withLocalStore(
+    o,
+    "read",
+    ({ engine }) => engine.exists(o.aggregate, o.aggregateId),
+  );
+  if (exists) {
+    throw new DbxError(
+      "conflict",
+      `aggregate ${o.aggregate}/${o.aggregateId} has committed events and cannot be removed; archive it instead`,
+    );
+  }
+  const staged = await readStaged(loaded.dataDir);
+  const kept = staged.filter((s) =>
+    !(s.aggregate_type === o.aggregate && s.aggregate_id === o.aggregateId)
+  );
+  if (kept.length === staged.length) {
+    throw new DbxError("not_found", `aggregate ${o.aggregate}/${o.aggregateId} not found`);
+  }
+  await writeStaged(loaded.dataDir, kept);
+  console.log(
+    `removed ${o.aggregate}/${o.aggregateId} (${
+      staged.length - kept.length
+    } staged events dropped)`,
+  );
+}
+
+async function exportState(
+  type: string | undefined,
+  o: CommonOptions & {
+    all?: boolean;
+    output: string;
+    format: ExportFormat;
+    zip?: boolean;
+    pretty?: boolean;
+  },
+): Promise<void> {
+  if (!type && !o.all) throw new DbxError("invalid_input", "name an aggregate type or pass --all");
+  if (type && o.all) {
+    throw new DbxError("invalid_input", "pass either an aggregate type or --all, not both");
+  }
+  const aggregates = await withLocalStore(o, "read", async ({ engine }) => {
+    const out: AggregateRecord[] = [];
+    for await (const a of engine.allAggregates(type)) out.push(a);
+    return out;
+  });
+  const files = renderExport(aggregates, o.format, o.pretty ?? false);
+  if (o.zip) {
+    const path = o.output.endsWith(".zip") ? o.output : join(o.output, "eventdbx-export.zip");
+    await Deno.mkdir(join(path, ".."), { recursive: true });
+    await Deno.writeFile(path, zipFiles(files));
+    console.log(`exported ${aggregates.length} aggregates in ${files.length} files to ${path}`);
+    return;
+  }
+  await Deno.mkdir(o.output, { recursive: true });
+  for (const f of files) await Deno.writeFile(join(o.output, f.name), f.data);
+  console.log(
+    `exported ${aggregates.length} aggregates to ${
+      files.map((f) => join(o.output, f.name)).join(", ") || o.output
+    }`,
+  );
+}
+
+/** Register `dbx aggregate` and its sub-commands. */
+export function registerAggregate(program: Command): void {
+  const agg = program.command("aggregate").description(
+    "append, read, verify and maintain aggregates",
+  );
+
+  withJsonOption(
+    target(agg.command("apply").description("append an event (or stage it with --stage)")),
+  )
+    .requiredOption("--event <name>", "event type")
+    .option("--field <KEY=VALUE>", "payload field (repeatable); values are strings", parseField)
+    .option("--payload <json>", "full payload as a JSON object")
+    .option("--patch <json>", "RFC 6902 JSON Patch applied to the current state")
+    .option("--note <text>", "note stored with the event (at most 128 characters)")
+    .option("--stage", "queue the event for `aggregate commit` instead of writing it")
+    .option("--token <value>", "token whose group and user are recorded as issued_by")
+    .option(
+      "--expected-version <n>",
+      "refuse unless the aggregate is at this version",
+      parseNonNegativeInt,
+    )
+    .option("--event-id <uuid>", "idempotency key: a retry returns the original event")
+    .action(apply);
+
+  withJsonOption(
+    withCommonOptions(
+      agg.command("list").description("list aggregates (or staged events with --stage)"),
+    ),
+  )
+    .option("--skip <n>", "skip this many", parseNonNegativeInt)
+    .option("--take <n>", "show at most this many (capped at page_limit)", parsePositiveInt)
+    .option("--stage", "list staged events instead")
+    .addOption(new Option("--type <type>", "only aggregates of this type"))
+    .action(list);
+
+  withJsonOption(target(agg.command("get").description("show an aggregate's state")))
+    .option("--version <n>", "state as of this version", parsePositiveInt)
+    .option("--include-events", "also list its events")
+    .action(get);
+
+  withJsonOption(target(agg.command("replay").description("list an aggregate's events in order")))
+    .option("--skip <n>", "skip this many events", parseNonNegativeInt)
+    .option("--take <n>", "show at most this many events", parsePositiveInt)
+    .action(replay);
+
+  withJsonOption(
+    target(
+      agg.command("verify").description(
+        "recompute every hash and the Merkle root (exit 1 on mismatch)",
+      ),
+    ),
+  )
+    .action(verify);
+
+  for (const name of ["snapshot", "archive", "restore"] as const) {
+    const what = {
+      snapshot: "store a snapshot of the current state",
+      archive: "archive an aggregate (it refuses appends until restored)",
+      restore: "restore an archived aggregate",
+    }[name];
+    withJsonOption(target(agg.command(name).description(what)))
+      .option("--comment <text>", "comment kept with the change")
+      .action((o) => control(name, o));
+  }
+
+  withJsonOption(
+    target(
+      agg.command("remove").description(
+        "remove an aggregate that has no committed events (drops its staged events)",
+      ),
+    ),
+  )
+    .action(remove);
+
+  withJsonOption(
+    withCommonOptions(
+      agg.command("commit").description("write every staged event in one atomic batch"),
+    ),
+  )
+    .option("--token <value>", "token whose group and user are recorded as issued_by")
+    .action(commit);
+
+  withCommonOptions(
+    agg.command("export").description(
+      "write aggregate state (no metadata) as CSV or JSON, one file per type",
+    ),
+  )
+    .argument("[type]", "aggregate type to export")
+    .option("--all", "export every aggregate type")
+    .requiredOption("--output <path>", "output directory (or .zip file with --zip)")
+    .addOption(
+      new Option("--format <format>", "csv or json").choices(["csv", "json"]).default("csv"),
+    )
+    .option("--zip", "bundle the files into one zip archive")
+    .option("--pretty", "indent JSON output")
+    .action(exportState);
+}

@@ -1,0 +1,57 @@
+import { Command, CommanderError } from "commander";
+import { isDbxError } from "../errors.ts";
+import { CliExit } from "./exit.ts";
+import { registerCommands } from "./commands/mod.ts";
+
+export const VERSION = "0.1.0";
+
+/** Build the `dbx` command tree. */
+export function buildProgram(): Command {
+  const program = new Command("dbx")
+    .description("EventDBX: an event-sourced, append-only, verifiable write-side database")
+    .version(VERSION, "-V, --version")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      // Commander prints "error: ..." itself; keep it to one line on stderr.
+      writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
+      writeOut: (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)),
+    });
+  registerCommands(program);
+  // Every sub-command inherits the override so that usage errors return here.
+  const inherit = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      sub.exitOverride();
+      sub.showSuggestionAfterError(true);
+      inherit(sub);
+    }
+  };
+  inherit(program);
+  return program;
+}
+
+/**
+ * Run the CLI and return the process exit code: 0 success, 1 failure, 2 usage error.
+ */
+export async function runCli(args: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0; // --help, --version
+      return 2;
+    }
+    if (err instanceof CliExit) {
+      if (err.message) console.error(err.message);
+      return err.exitCode;
+    }
+    if (isDbxError(err)) {
+      console.error(`error: ${err.message}`);
+      return 1;
+    }
+    console.error(`error: ${(err as Error)?.message ?? String(err)}`);
+    return 1;
+  }
+}
