@@ -1,0 +1,14 @@
+import type { Command } from "commander";
+import { registerAggregate } from "./aggregate.ts";
+import { registerConfig } from "./config.ts";
+import { registerToken } from "./token.ts";
+import { registerSchema } from "./schema.ts";
+
+/** Each command group registers itself here. */
+export function registerCommands(program: Command): void {
+  void program;
+  registerAggregate(program);
+  registerConfig(program);
+  registerToken(program);
+  registerSchema(program);
+}
