@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 export function sha256(...parts: (Uint8Array | string)[]): Uint8Array {
   const h = createHash("sha256");
   for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest().buffer.slice(0));
+  const digest = h.digest();
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
 }
 
 export function toHex(bytes: Uint8Array): string {
