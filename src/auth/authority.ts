@@ -26,7 +26,7 @@ import { userInfo } from "node:os";
 import type { IssuedBy, WriteCharge } from "../engine/types.ts";
 import { DbxError, type ErrorCode } from "../errors.ts";
 import { JwtError, signJwt, verifyJwt } from "./jwt.ts";
-import { LruMap } from "./lru.ts";
+import { LruMap } from "../util/lru_map.ts";
 import { loadOrCreateNodeKey, type NodeKey } from "./node_key.ts";
 import { type Action, permits, validateActions, validateResources } from "./scope.ts";
 import { type FileStamp, TokenFile, type TokenRecord, type TokenState } from "./token_file.ts";

@@ -29,7 +29,7 @@ import {
   snapshotKey,
   stateKey,
 } from "./keys.ts";
-import { LruCache } from "./lru.ts";
+import { LruMap } from "../util/lru_map.ts";
 import { payloadFromPatch } from "./patch.ts";
 import { foldPayload } from "./state.ts";
 import type { AppendInput, AppendOptions, EventRecord, EventValidator } from "./types.ts";
@@ -111,8 +111,8 @@ export class Writer {
   #queue: Job[] = [];
   #running: Promise<void> | undefined;
   #draining = false;
-  #heads: LruCache<string, Head>;
-  #counters = new LruCache<string, number>(4096);
+  #heads: LruMap<string, Head>;
+  #counters = new LruMap<string, number>(4096);
   #position: number;
   #failed: Error | undefined;
   #closed = false;
@@ -120,7 +120,7 @@ export class Writer {
   constructor(options: WriterOptions) {
     this.#o = options;
     this.#position = options.position;
-    this.#heads = new LruCache(options.cacheSize);
+    this.#heads = new LruMap(options.cacheSize);
   }
 
   get position(): number {

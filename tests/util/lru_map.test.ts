@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LruMap } from "../../src/auth/lru.ts";
+import { LruMap } from "../../src/util/lru_map.ts";
 
 Deno.test("lru: keeps at most its capacity and evicts the least recently used", () => {
   const lru = new LruMap<string, number>(2);
