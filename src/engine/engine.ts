@@ -249,12 +249,14 @@ export class Engine {
     if (!last && from <= version) {
       throw new DbxError("corrupt", `events of ${type}/${id} are missing`);
     }
+    // A snapshot exactly at `version` leaves no event to fold: root and time come from event N.
+    const at = last ?? (await this.#eventAt(type, id, version));
     return {
       ...current,
       version,
       state,
-      merkle_root: last ? last.merkle_root : (await this.#eventAt(type, id, version)).merkle_root,
-      updated_at: last ? last.metadata.created_at : current.updated_at,
+      merkle_root: at.merkle_root,
+      updated_at: at.metadata.created_at,
     };
   }
 
@@ -278,17 +280,25 @@ export class Engine {
     }
   }
 
-  /** Aggregates in key order (type, then id), without state. */
+  /**
+   * Aggregates in key order (type, then id), without state. `filter` (e.g. a
+   * token's read scope) drops aggregates before `skip`/`take` count them.
+   */
   async listAggregates(
-    options: Page & { aggregate_type?: string } = {},
+    options: Page & {
+      aggregate_type?: string;
+      filter?: (aggregateType: string, aggregateId: string) => boolean;
+    } = {},
   ): Promise<AggregateSummary[]> {
-    const { skip = 0, take = 10 } = options;
+    const { skip = 0, take = 10, filter } = options;
     const out: AggregateSummary[] = [];
+    if (take <= 0) return out;
     let seen = 0;
     for await (const [key, value] of this.storage.range(headRange(options.aggregate_type))) {
+      const { type, id } = parseAggregatePart(key.subarray(1));
+      if (filter && !filter(type, id)) continue;
       if (seen++ < skip) continue;
       if (out.length >= take) break;
-      const { type, id } = parseAggregatePart(key.subarray(1));
       const head = decodeJson<StoredHead>(value, "aggregate head");
       out.push({
         aggregate_type: type,
@@ -609,7 +619,7 @@ export class Engine {
       for (const field of Object.keys(p)) validateName("field name", field);
       let size: number;
       try {
-        size = JSON.stringify(p).length;
+        size = byteLength(JSON.stringify(p));
       } catch {
         throw new DbxError("invalid_input", "payload is not valid JSON");
       }
@@ -617,7 +627,8 @@ export class Engine {
         throw new DbxError("too_large", `payload is larger than ${this.#maxPayloadBytes} bytes`);
       }
     }
-    if (input.patch !== undefined && JSON.stringify(input.patch).length > this.#maxPayloadBytes) {
+    const patchBytes = input.patch === undefined ? 0 : byteLength(JSON.stringify(input.patch));
+    if (patchBytes > this.#maxPayloadBytes) {
       throw new DbxError("too_large", `patch is larger than ${this.#maxPayloadBytes} bytes`);
     }
     const ev = input.expected_version;
@@ -643,6 +654,13 @@ function checkProofSize(size: number, current: number): void {
   if (!Number.isSafeInteger(size) || size < 1 || size > current) {
     throw new DbxError("invalid_input", `tree size must be between 1 and ${current}`);
   }
+}
+
+const utf8 = new TextEncoder();
+
+/** UTF-8 size of a JSON text (undefined for values JSON cannot hold: they fail later). */
+function byteLength(json: string | undefined): number {
+  return json === undefined ? 0 : utf8.encode(json).length;
 }
 
 function notFound(type: string, id: string): DbxError {

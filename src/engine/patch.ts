@@ -1,5 +1,6 @@
 import jsonpatch from "fast-json-patch";
 import { DbxError } from "../errors.ts";
+import { validateName } from "./names.ts";
 import type { JsonPatchOperation } from "./types.ts";
 
 const { applyPatch, validate } = jsonpatch;
@@ -46,13 +47,21 @@ export function payloadFromPatch(
     if (typeof path !== "string") {
       throw new DbxError("invalid_input", `patch operation ${index} has no path`);
     }
+    if (path !== "" && !path.startsWith("/")) {
+      throw new DbxError("invalid_input", `patch operation ${index} path must start with "/"`);
+    }
     if (path === "" && name !== "test") {
       throw new DbxError("invalid_input", `patch operation ${index} replaces the whole document`);
     }
     const key = topLevelKey(path);
-    if (key !== undefined && name !== "test") touched.add(key);
+    // The touched keys become payload fields, so they obey the field-name rules.
+    if (key !== undefined && name !== "test") touched.add(validateName("field name", key));
   }
   const error = validate(patch as jsonpatch.Operation[], state);
+  // validate() applies the patch to a copy, so a failing "test" op surfaces here already.
+  if (error?.name === "TEST_OPERATION_FAILED") {
+    throw new DbxError("conflict", `patch test failed: ${error.message.split("\n")[0]}`);
+  }
   if (error) {
     throw new DbxError("invalid_input", `patch is invalid: ${error.message.split("\n")[0]}`);
   }

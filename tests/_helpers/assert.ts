@@ -25,7 +25,11 @@ export function assert(condition: unknown, message?: string): asserts condition 
  * assertEquals({ a: [1] }, { a: [1] });
  * ```
  */
-export function assertEquals<T>(actual: unknown, expected: T, message?: string): asserts actual is T {
+export function assertEquals<T>(
+  actual: unknown,
+  expected: T,
+  message?: string,
+): asserts actual is T {
   deepStrictEqual(actual, expected, message);
 }
 

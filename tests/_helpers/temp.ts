@@ -20,7 +20,10 @@ export function randomDek(): Uint8Array {
  * await withTempDir(async (dir) => { ... });
  * ```
  */
-export async function withTempDir<T>(fn: (dir: string) => Promise<T>, prefix = "dbx-test-"): Promise<T> {
+export async function withTempDir<T>(
+  fn: (dir: string) => Promise<T>,
+  prefix = "dbx-test-",
+): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix });
   try {
     return await fn(dir);
