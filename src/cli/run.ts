@@ -5,6 +5,14 @@ import { registerCommands } from "./commands/mod.ts";
 
 export const VERSION = "0.1.0";
 
+/**
+ * Commander echoes a mistyped `--opt=value` whole; the value may be a secret
+ * (`--deek=<key>`), so only the option name is shown.
+ */
+export function redactUnknownOption(message: string): string {
+  return message.replace(/(unknown option '[^'=]+)=[^']*'/g, "$1=…'");
+}
+
 /** Build the `dbx` command tree. */
 export function buildProgram(): Command {
   const program = new Command("dbx")
@@ -14,7 +22,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({
       // Commander prints "error: ..." itself; keep it to one line on stderr.
-      writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
+      writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(redactUnknownOption(s))),
       writeOut: (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)),
     });
   registerCommands(program);

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { redactUnknownOption } from "../../src/cli/run.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+Deno.test("cli: a mistyped --option=value never echoes the value", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "config", "--deek=SUPERSECRET-VALUE", "--data-dir", dir],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2);
+    assert.match(stderr, /unknown option '--deek=…'/);
+    assert.ok(!stderr.includes("SUPERSECRET"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: redaction keeps messages without a value intact", () => {
+  assert.equal(
+    redactUnknownOption("error: unknown option '--x'\n"),
+    "error: unknown option '--x'\n",
+  );
+  assert.equal(
+    redactUnknownOption("error: unknown option '--x=1'\n"),
+    "error: unknown option '--x=…'\n",
+  );
+});
