@@ -1,0 +1,232 @@
+/**
+ * Shared setup of the REST suites: a real Engine, TokenAuthority and
+ * SchemaStore on a temp dir, the app from `createApp` served by `Deno.serve` on
+ * a free port, and small fetch helpers. Everything is closed and removed after
+ * each test, whatever happens.
+ */
+import { type GenerateOptions, TokenAuthority } from "../../src/auth/authority.ts";
+import { defaultConfig } from "../../src/config/defaults.ts";
+import type { Config } from "../../src/config/types.ts";
+import { Engine } from "../../src/engine/engine.ts";
+import { SchemaStore } from "../../src/schema/store.ts";
+import { createValidator } from "../../src/schema/validator.ts";
+import { createApp, type StreamSettings } from "../../src/server/app.ts";
+import type { ServerContext } from "../../src/server/context.ts";
+import { randomDek } from "../_helpers/temp.ts";
+
+export { assert, assertEquals } from "../_helpers/assert.ts";
+
+/** A clock the tests move by hand (epoch milliseconds); the token authority uses it. */
+export class ManualClock {
+  ms = Date.now();
+  now = (): number => this.ms;
+  advance(seconds: number): void {
+    this.ms += seconds * 1000;
+  }
+}
+
+/** A response read whole: status, headers, text and (when it parses) JSON. */
+export interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  // deno-lint-ignore no-explicit-any
+  json: any;
+}
+
+export interface RequestOptions {
+  /** Bearer token; `null` sends no Authorization header. */
+  token?: string | null;
+  /** A value sent as JSON, or a string / bytes sent as they are. */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RestServer {
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+  port: number;
+  dir: string;
+  ctx: ServerContext;
+  /** The app under test (for its route table). */
+  app: ReturnType<typeof createApp>;
+  clock: ManualClock;
+  /** A token that may do everything (group "admin", user "root"). */
+  admin: string;
+  /** Issue a token (defaults: group "test", user "tester", every scope). */
+  token(options?: Partial<GenerateOptions>): Promise<string>;
+  /** Send a request (with the admin token unless `token` is given) and read the reply. */
+  request(method: string, path: string, options?: RequestOptions): Promise<Reply>;
+  /** Append directly through the engine, as setup. */
+  seed(
+    type: string,
+    id: string,
+    payload?: Record<string, unknown>,
+    eventType?: string,
+  ): Promise<void>;
+}
+
+export interface RestServerOptions {
+  config?: Partial<Config>;
+  maxBodyBytes?: number;
+  stream?: Partial<StreamSettings>;
+}
+
+/**
+ * Run `fn` against a fresh server; close server, streams, engine and authority
+ * and remove the temp dir afterwards.
+ *
+ * @example
+ * ```ts
+ * await withRestServer(async (s) => {
+ *   const reply = await s.request("GET", "/v1/aggregates");
+ * });
+ * ```
+ */
+export async function withRestServer<T>(
+  fn: (server: RestServer) => Promise<T>,
+  options: RestServerOptions = {},
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "dbx-rest-test-" });
+  const dek = randomDek();
+  const clock = new ManualClock();
+  const config: Config = { ...defaultConfig(dir), ...options.config };
+  let engine: Engine | undefined;
+  let auth: TokenAuthority | undefined;
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  const streams = new AbortController();
+  try {
+    const schemas = await SchemaStore.open(dir);
+    engine = await Engine.open({
+      dataDir: dir,
+      dek,
+      validator: createValidator(schemas, () => config.restrict),
+      snapshotThreshold: (type) => schemas.snapshotThreshold(type) ?? config.snapshot_threshold,
+    });
+    auth = await TokenAuthority.open({ dataDir: dir, dek, now: clock.now });
+    const ctx: ServerContext = {
+      engine,
+      auth,
+      schemas,
+      config,
+      dataDir: dir,
+      startedAt: new Date(),
+      maxBodyBytes: options.maxBodyBytes ?? 1 << 20,
+    };
+    const app = createApp(ctx, { signal: streams.signal, stream: options.stream });
+    server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
+    const port = server.addr.port;
+    const base = `http://127.0.0.1:${port}`;
+    const authority = auth;
+    const admin = (await authority.generate({ group: "admin", user: "root" })).token;
+    const open = engine;
+    const rest: RestServer = {
+      base,
+      port,
+      dir,
+      ctx,
+      app,
+      clock,
+      admin,
+      token: async (o = {}) =>
+        (await authority.generate({ group: "test", user: "tester", ...o })).token,
+      request: (method, path, o = {}) =>
+        send(base, method, path, o.token === undefined ? { ...o, token: admin } : o),
+      seed: async (type, id, payload = {}, eventType = "seeded") => {
+        await open.append({
+          aggregate_type: type,
+          aggregate_id: id,
+          event_type: eventType,
+          payload,
+        });
+      },
+    };
+    return await fn(rest);
+  } finally {
+    streams.abort();
+    await server?.shutdown();
+    await engine?.close();
+    await auth?.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function send(base: string, method: string, path: string, o: RequestOptions): Promise<Reply> {
+  const headers = new Headers(o.headers);
+  if (o.token !== null && o.token !== undefined) headers.set("Authorization", `Bearer ${o.token}`);
+  let body: BodyInit | undefined;
+  if (typeof o.body === "string" || o.body instanceof Uint8Array) {
+    body = o.body as BodyInit;
+  } else if (o.body !== undefined) {
+    body = JSON.stringify(o.body);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, body });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/**
+ * Assert a JSON error reply: status, code, and (optionally) a message part.
+ *
+ * @example
+ * ```ts
+ * expectError(reply, 404, "not_found", "p-404");
+ * ```
+ */
+export function expectError(
+  reply: Reply,
+  status: number,
+  code: string,
+  messagePart?: string,
+): void {
+  const where = `${status} ${code} expected, got ${reply.status}: ${reply.text}`;
+  if (reply.status !== status) throw new Error(where);
+  if (typeof reply.json !== "object" || reply.json === null) throw new Error(`not JSON: ${where}`);
+  if (reply.json.code !== code) throw new Error(where);
+  if (typeof reply.json.message !== "string" || reply.json.message === "") {
+    throw new Error(`no message: ${where}`);
+  }
+  if (messagePart !== undefined && !reply.json.message.includes(messagePart)) {
+    throw new Error(`message lacks ${JSON.stringify(messagePart)}: ${where}`);
+  }
+  const keys = Object.keys(reply.json).sort().join(",");
+  if (keys !== "code,message") throw new Error(`error body has keys ${keys}`);
+  if (!reply.headers.get("content-type")?.startsWith("application/json")) {
+    throw new Error(`error is not application/json: ${reply.headers.get("content-type")}`);
+  }
+}
+
+/**
+ * A token signed by another node (valid format, foreign key).
+ *
+ * @example
+ * ```ts
+ * const foreign = await foreignToken();
+ * ```
+ */
+export async function foreignToken(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "dbx-rest-foreign-" });
+  const auth = await TokenAuthority.open({ dataDir: dir, dek: randomDek() });
+  try {
+    return (await auth.generate({ group: "evil", user: "mallory" })).token;
+  } finally {
+    await auth.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Append-event body for the per-aggregate route. */
+export function eventBody(
+  eventType = "patient-updated",
+  payload: Record<string, unknown> = { status: "active" },
+  more: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return { event_type: eventType, payload, ...more };
+}
