@@ -28,6 +28,7 @@ const HEADER = "# EventDBX configuration (dbx config). It holds the data encrypt
  */
 export function configDocument(config: Config, path: string): Record<string, unknown> {
   const doc: Record<string, unknown> = { port: config.port };
+  if (config.host !== undefined) doc.host = config.host;
   if (resolve(config.data_dir) !== resolve(dirname(path))) doc.data_dir = config.data_dir;
   doc.cache_threshold = config.cache_threshold;
   if (config.dek !== undefined) doc.dek = config.dek;

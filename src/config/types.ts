@@ -4,6 +4,8 @@ export type RestrictMode = "off" | "default" | "strict";
 /** Settings kept in `config.toml` (snake_case keys there, as in the seeds). */
 export interface Config {
   port: number;
+  /** Address the HTTP listener binds (`dbx start --host`); unset means 127.0.0.1. */
+  host?: string;
   /** Where the store lives; the directory of config.toml unless set. */
   data_dir: string;
   /** Upper bound on cached aggregate heads held by the writer. */

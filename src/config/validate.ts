@@ -145,6 +145,7 @@ function isTomlDate(value: unknown): boolean {
 
 const TOP_KEYS = [
   "port",
+  "host",
   "data_dir",
   "cache_threshold",
   "dek",
@@ -177,6 +178,7 @@ export function validateConfig(raw: Table, path: string, dataDir: string): Confi
   const config = defaultConfig(dataDir);
 
   if (top.port !== undefined) config.port = check.integer(top.port, "port", 1, MAX_PORT);
+  if (top.host !== undefined) config.host = check.host(top.host, "host");
   if (top.data_dir !== undefined) check.text(top.data_dir, "data_dir");
   if (top.cache_threshold !== undefined) {
     config.cache_threshold = check.integer(top.cache_threshold, "cache_threshold", 0);

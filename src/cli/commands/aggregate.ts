@@ -3,7 +3,8 @@
  * Handlers parse flags, call the engine and format; nothing more.
  */
 import { join } from "node:path";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { serverClient } from "../../client/proxy.ts";
 import { DbxError } from "../../errors.ts";
 import type {
   AggregateRecord,
@@ -14,7 +15,6 @@ import type {
 import { type ExportFormat, renderExport, zipFiles } from "../../export/state_export.ts";
 import { readStaged, type StagedEvent, writeStaged } from "../../staging/staged_events.ts";
 import {
-  collect,
   type CommonOptions,
   parseNonNegativeInt,
   parsePositiveInt,
@@ -151,6 +151,11 @@ async function apply(o: ApplyOptions): Promise<void> {
       );}
     return;
   }
+  const server = await serverClient(o, o.token); // a running server holds the store
+  if (server) {
+    const { aggregate_type, aggregate_id, ...body } = input;
+    return printEvent(await server.append(aggregate_type, aggregate_id, body), o.json);
+  }
   await withLocalStore(o, "write", async (store) => {
     const access = await writeAccess(store, o.token);
     try {
@@ -171,16 +176,21 @@ async function commit(o: CommonOptions & { token?: string; json?: boolean }): Pr
     return;
   }
   const inputs: AppendInput[] = staged.map(({ staged_at: _, ...input }) => input);
-  const records = await withLocalStore(o, "write", async (store) => {
-    const access = await writeAccess(store, o.token);
-    try {
-      // The token must permit every aggregate in the batch; one charge covers them all.
-      const options = inputs.map((i) => access.appendOptions(i.aggregate_type, i.aggregate_id))[0];
-      return await store.engine.appendBatch(inputs, options);
-    } finally {
-      await access.close();
-    }
-  });
+  const server = await serverClient(o, o.token); // a running server holds the store
+  const records = server
+    ? await server.appendBatch(inputs)
+    : await withLocalStore(o, "write", async (store) => {
+      const access = await writeAccess(store, o.token);
+      try {
+        // The token must permit every aggregate in the batch; one charge covers them all.
+        const options = inputs.map((i) =>
+          access.appendOptions(i.aggregate_type, i.aggregate_id)
+        )[0];
+        return await store.engine.appendBatch(inputs, options);
+      } finally {
+        await access.close();
+      }
+    });
   // Only a committed batch clears the queue: a refused one stays staged to fix and retry.
   await writeStaged(loaded.dataDir, []);
   if (o.json) printJson({ committed: records.length, events: records });
@@ -283,12 +293,18 @@ async function verify(o: TargetOptions): Promise<void> {
 
 type ControlName = "snapshot" | "archive" | "restore";
 
-async function control(name: ControlName, o: TargetOptions & { comment?: string }): Promise<void> {
-  const version = await withLocalStore(
-    o,
-    "write",
-    (store) => store.engine[name](o.aggregate, o.aggregateId, { comment: o.comment }),
-  );
+async function control(
+  name: ControlName,
+  o: TargetOptions & { comment?: string; token?: string },
+): Promise<void> {
+  const server = await serverClient(o, o.token); // a running server holds the store
+  const version = server
+    ? (await server.control(name, o.aggregate, o.aggregateId, o.comment)).version
+    : await withLocalStore(
+      o,
+      "write",
+      (store) => store.engine[name](o.aggregate, o.aggregateId, { comment: o.comment }),
+    );
   const done = { snapshot: "snapshot taken of", archive: "archived", restore: "restored" }[name];
   if (o.json) {
     printJson({ aggregate_type: o.aggregate, aggregate_id: o.aggregateId, version, action: name });
@@ -421,6 +437,7 @@ export function registerAggregate(program: Command): void {
     }[name];
     withJsonOption(target(agg.command(name).description(what)))
       .option("--comment <text>", "comment kept with the change")
+      .option("--token <value>", "token to use while a server runs (default: EVENTDBX_TOKEN)")
       .action((o) => control(name, o));
   }
 

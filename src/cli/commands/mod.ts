@@ -3,6 +3,7 @@ import { registerAggregate } from "./aggregate.ts";
 import { registerConfig } from "./config.ts";
 import { registerToken } from "./token.ts";
 import { registerSchema } from "./schema.ts";
+import { registerServer } from "./server.ts";
 
 /** Each command group registers itself here. */
 export function registerCommands(program: Command): void {
@@ -11,4 +12,5 @@ export function registerCommands(program: Command): void {
   registerConfig(program);
   registerToken(program);
   registerSchema(program);
+  registerServer(program);
 }

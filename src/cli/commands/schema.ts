@@ -6,6 +6,7 @@
  * schemas as JSON. Handlers only parse flags, call one SchemaStore method and print.
  */
 import { type Command, InvalidArgumentError } from "commander";
+import { type SchemaWriter, schemaWriter } from "../../client/schema_backend.ts";
 import { resolveLocation, writeFileAtomic } from "../../config/mod.ts";
 import { DbxError } from "../../errors.ts";
 import { COLUMN_TYPES_HELP } from "../../schema/definition.ts";
@@ -98,6 +99,11 @@ async function openSchemas(options: CommonOptions): Promise<SchemaStore> {
   return await SchemaStore.open(dataDir);
 }
 
+/** Where changes go: the running server's API while one holds the data dir, else the file. */
+function openWriter(options: CommonOptions): Promise<SchemaWriter> {
+  return schemaWriter(options, () => openSchemas(options));
+}
+
 function orDash(value: unknown): string {
   return value === undefined || value === null || value === "" ? "-" : String(value);
 }
@@ -146,7 +152,7 @@ async function create(
   cmd: Command,
 ): Promise<void> {
   const name = aggregateName(cmd, positional, options.aggregate);
-  const store = await openSchemas(options);
+  const store = await openWriter(options);
   const schema = await store.create(name, {
     events: options.events,
     snapshot_threshold: options.snapshotThreshold,
@@ -167,7 +173,7 @@ async function add(
   cmd: Command,
 ): Promise<void> {
   const name = aggregateName(cmd, positional, options.aggregate);
-  const store = await openSchemas(options);
+  const store = await openWriter(options);
   const schema = await store.addEvents(name, options.events);
   const total = Object.keys(schema.events).length;
   report(options, schema, `schema ${name}: added ${options.events.join(", ")} (${total} events)`);
@@ -185,7 +191,7 @@ async function remove(
   }
   const event = eventArg ?? options.event;
   if (event === undefined) usage(cmd, "missing event name (give <event> or --event <name>)");
-  const store = await openSchemas(options);
+  const store = await openWriter(options);
   const schema = await store.removeEvent(name, event);
   const left = Object.keys(schema.events).length;
   report(options, schema, `schema ${name}: removed event ${event} (${left} left)`);
@@ -199,7 +205,7 @@ async function annotate(
 ): Promise<void> {
   if (options.note !== undefined && options.clear) usage(cmd, "give either --note or --clear");
   if (options.note === undefined && !options.clear) usage(cmd, "give --note <text> or --clear");
-  const store = await openSchemas(options);
+  const store = await openWriter(options);
   const schema = await store.annotate(name, event, options.clear ? null : options.note!);
   report(options, schema, `schema ${name}: ${options.clear ? "cleared" : "set"} note of ${event}`);
 }
@@ -296,13 +302,13 @@ function alteration(options: AlterOptions, cmd: Command): SchemaAlteration {
 
 async function alter(name: string, options: AlterOptions, cmd: Command): Promise<void> {
   const changes = alteration(options, cmd);
-  const store = await openSchemas(options);
+  const store = await openWriter(options);
   const schema = await store.alter(name, changes);
   report(options, schema, `altered schema ${name}`);
 }
 
 async function deleteSchema(name: string, options: CommonOptions): Promise<void> {
-  const store = await openSchemas(options);
+  const store = await openWriter(options);
   await store.delete(name);
   console.log(`deleted schema ${name}`);
 }
@@ -318,7 +324,7 @@ async function readInput(file: string): Promise<string> {
 
 async function load(file: string, options: LoadOptions): Promise<void> {
   const text = await readInput(file);
-  const store = await openSchemas(options);
+  const store = await openWriter(options);
   const loaded = await store.importJson(text, { replace: options.replace });
   if (options.json) return printJson(loaded);
   const names = loaded.map((s) => s.aggregate).join(", ");

@@ -14,6 +14,7 @@ import {
   type TokenInfo,
   type UsedWrites,
 } from "../../auth/authority.ts";
+import { serverClient } from "../../client/proxy.ts";
 import { dekBytes, loadConfig } from "../../config/mod.ts";
 import { Engine } from "../../engine/engine.ts";
 import { isDbxError } from "../../errors.ts";
@@ -183,16 +184,19 @@ export function registerToken(program: Command): void {
   withJsonOption(generate);
   withCommonOptions(generate);
   generate.action(async (flags: GenerateFlags) => {
-    const { token, info } = await withAuthority(flags, (auth) =>
-      auth.generate({
-        group: flags.group,
-        user: flags.user,
-        expiration: flags.expiration,
-        limit: flags.limit,
-        keepAlive: flags.keepAlive,
-        actions: flags.action,
-        resources: flags.resource,
-      }));
+    const options = {
+      group: flags.group,
+      user: flags.user,
+      expiration: flags.expiration,
+      limit: flags.limit,
+      keepAlive: flags.keepAlive,
+      actions: flags.action,
+      resources: flags.resource,
+    };
+    const server = await serverClient(flags); // a running server owns the tokens
+    const { token, info } = server
+      ? await server.generateToken(options)
+      : await withAuthority(flags, (auth) => auth.generate(options));
     if (flags.json) printJson({ token, ...info });
     else console.log(token);
   });
@@ -220,7 +224,10 @@ export function registerToken(program: Command): void {
   withJsonOption(revoke);
   withCommonOptions(revoke);
   revoke.action(async (flags: RevokeFlags) => {
-    const info = await withAuthority(flags, (auth) => auth.revoke(flags.token));
+    const server = await serverClient(flags); // a running server owns the tokens
+    const info = server
+      ? await server.revokeToken(flags.token)
+      : await withAuthority(flags, (auth) => auth.revoke(flags.token));
     if (flags.json) printJson(info);
     else console.log(`revoked token ${info.id} (${info.group}/${info.user})`);
   });
@@ -241,11 +248,14 @@ export function registerToken(program: Command): void {
   withJsonOption(refresh);
   withCommonOptions(refresh);
   refresh.action(async (flags: RefreshFlags) => {
-    const { token, info } = await withAuthority(flags, (auth, dataDir, dek) => {
-      const options = { expiration: flags.expiration, limit: flags.limit };
-      if (flags.limit === undefined) return auth.refresh(flags.token, options);
-      return withUsedWrites(dataDir, dek, (used) => auth.refresh(flags.token, options, used));
-    });
+    const server = await serverClient(flags); // a running server owns the tokens
+    const { token, info } = server
+      ? await server.refreshToken(flags.token, { expiration: flags.expiration, limit: flags.limit })
+      : await withAuthority(flags, (auth, dataDir, dek) => {
+        const options = { expiration: flags.expiration, limit: flags.limit };
+        if (flags.limit === undefined) return auth.refresh(flags.token, options);
+        return withUsedWrites(dataDir, dek, (used) => auth.refresh(flags.token, options, used));
+      });
     if (flags.json) printJson({ token, ...info });
     else console.log(token);
   });
