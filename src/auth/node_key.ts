@@ -6,7 +6,7 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { DbxError } from "../errors.ts";
 import { sha256, toHex } from "../integrity/sha256.ts";
-import { createFileExclusive } from "./files.ts";
+import { createFileExclusive } from "../util/atomic_file.ts";
 import { publicKeyOf, randomSecretKey } from "./jwt.ts";
 
 export const NODE_KEY_FILE = "node.key";

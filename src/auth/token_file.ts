@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { open, seal } from "../crypto/aead.ts";
 import { DbxError } from "../errors.ts";
-import { writeFileAtomic } from "../config/atomic.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
 
 export const TOKENS_FILE = "tokens.json";
 const LOCK_FILE = "tokens.lock";

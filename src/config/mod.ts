@@ -27,7 +27,7 @@ export {
   ensurePrivateDir,
   saveConfig,
 } from "./save.ts";
-export { writeFileAtomic } from "./atomic.ts";
+export { writeFileAtomic } from "../util/atomic_file.ts";
 export { MASK, maskConfig } from "./mask.ts";
 export { dekBytes } from "./dek.ts";
 export { hashMasterKey, MASTER_KEY_HASH_PREFIX, verifyMasterKey } from "./master_key.ts";

@@ -4,7 +4,7 @@
 import { dirname, resolve } from "node:path";
 import { stringify } from "smol-toml";
 import { DbxError } from "../errors.ts";
-import { writeFileAtomic } from "./atomic.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
 import type { Config } from "./types.ts";
 
 /** Mode of the configuration file: owner read/write only. */

@@ -195,18 +195,7 @@ export class Engine {
     ]);
     if (!headBytes) throw notFound(type, id);
     const head = decodeJson<StoredHead>(headBytes, "aggregate head");
-    const current: AggregateRecord = {
-      aggregate_type: type,
-      aggregate_id: id,
-      version: head.version,
-      state: stateBytes
-        ? openJson(stateBytes, stateKey(type, id), this.#dek, "aggregate state")
-        : {},
-      merkle_root: head.merkle_root,
-      archived: head.archived,
-      created_at: head.created_at,
-      updated_at: head.updated_at,
-    };
+    const current = this.#aggregateRecord(type, id, head, stateBytes);
     const version = options.version;
     if (version === undefined || version >= head.version) {
       if (version !== undefined && version > head.version) {
@@ -318,20 +307,28 @@ export class Engine {
     for await (const [key, value] of this.storage.range(headRange(aggregateType))) {
       const { type, id } = parseAggregatePart(key.subarray(1));
       const head = decodeJson<StoredHead>(value, "aggregate head");
-      const stateBytes = await this.storage.get(stateKey(type, id));
-      yield {
-        aggregate_type: type,
-        aggregate_id: id,
-        version: head.version,
-        state: stateBytes
-          ? openJson(stateBytes, stateKey(type, id), this.#dek, "aggregate state")
-          : {},
-        merkle_root: head.merkle_root,
-        archived: head.archived,
-        created_at: head.created_at,
-        updated_at: head.updated_at,
-      };
+      yield this.#aggregateRecord(type, id, head, await this.storage.get(stateKey(type, id)));
     }
+  }
+
+  #aggregateRecord(
+    type: string,
+    id: string,
+    head: StoredHead,
+    stateBytes: Uint8Array | undefined,
+  ): AggregateRecord {
+    return {
+      aggregate_type: type,
+      aggregate_id: id,
+      version: head.version,
+      state: stateBytes
+        ? openJson(stateBytes, stateKey(type, id), this.#dek, "aggregate state")
+        : {},
+      merkle_root: head.merkle_root,
+      archived: head.archived,
+      created_at: head.created_at,
+      updated_at: head.updated_at,
+    };
   }
 
   /** Whether an aggregate has any committed event. */

@@ -10,7 +10,7 @@
 import { dirname, join } from "node:path";
 import { DbxError, isDbxError } from "../errors.ts";
 import { validateName, validateNote } from "../engine/names.ts";
-import { writeFileAtomic } from "../config/atomic.ts";
+import { writeFileAtomic } from "../util/atomic_file.ts";
 import { type CompiledSchema, compileSchema } from "./compiled.ts";
 import { normalizeColumn, normalizeSchema } from "./definition.ts";
 import type { AggregateSchema, ColumnDefinition, SchemaAlteration } from "./types.ts";
