@@ -59,12 +59,21 @@ export async function openRocksStorage(
 class RocksStorage implements Storage {
   #db: Native;
   #closed = false;
+  #iterators = new Set<OpenIterator>();
 
   constructor(db: Native) {
     this.#db = db;
   }
 
+  // The binding dereferences a closed database natively (a segfault for `get`):
+  // every call checks first and fails cleanly instead.
+  #closedError(): DbxError | undefined {
+    return this.#closed ? new DbxError("unavailable", "the store is closed") : undefined;
+  }
+
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    const closed = this.#closedError();
+    if (closed) return Promise.reject(closed);
     return new Promise((resolve, reject) => {
       this.#db.get(
         toBuffer(key),
@@ -81,6 +90,8 @@ class RocksStorage implements Storage {
   }
 
   getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    const closed = this.#closedError();
+    if (closed) return Promise.reject(closed);
     if (keys.length === 0) return Promise.resolve([]);
     return promisify<(Buffer | undefined)[]>((cb) =>
       this.#db.getMany(keys.map(toBuffer), { asBuffer: true }, cb)
@@ -88,6 +99,8 @@ class RocksStorage implements Storage {
   }
 
   write(ops: BatchOp[], options: { sync: boolean }): Promise<void> {
+    const closed = this.#closedError();
+    if (closed) return Promise.reject(closed);
     if (ops.length === 0) return Promise.resolve();
     const native = ops.map((op) =>
       op.type === "put"
@@ -98,44 +111,76 @@ class RocksStorage implements Storage {
   }
 
   async *range(options: RangeOptions): AsyncIterable<[Uint8Array, Uint8Array]> {
+    const closed = this.#closedError();
+    if (closed) throw closed;
     // The binding turns an undefined bound into the string "undefined": pass only real bounds.
     const bounds: Record<string, Buffer> = {};
     for (const name of ["gte", "gt", "lt", "lte"] as const) {
       const bound = options[name];
       if (bound) bounds[name] = toBuffer(bound);
     }
-    const it = this.#db.iterator({
-      ...bounds,
-      reverse: options.reverse ?? false,
-      limit: options.limit ?? -1,
-      keys: true,
-      values: !options.keysOnly,
-      keyAsBuffer: true,
-      valueAsBuffer: true,
-      highWaterMark: 64 * 1024,
-    });
+    const handle: OpenIterator = {
+      it: this.#db.iterator({
+        ...bounds,
+        reverse: options.reverse ?? false,
+        limit: options.limit ?? -1,
+        keys: true,
+        values: !options.keysOnly,
+        keyAsBuffer: true,
+        valueAsBuffer: true,
+        highWaterMark: 64 * 1024,
+      }),
+      busy: undefined,
+      ended: undefined,
+    };
+    this.#iterators.add(handle);
     try {
       while (true) {
-        const entry = await new Promise<[Buffer, Buffer] | undefined>((resolve, reject) => {
-          it.next((err: Error | null, key?: Buffer, value?: Buffer) => {
+        const closedMidway = this.#closedError();
+        if (closedMidway) throw closedMidway;
+        const step = new Promise<[Buffer, Buffer] | undefined>((resolve, reject) => {
+          handle.it.next((err: Error | null, key?: Buffer, value?: Buffer) => {
             if (err) reject(err);
             else if (key === undefined) resolve(undefined);
             else resolve([key, value ?? EMPTY]);
           });
         });
+        handle.busy = step.then(() => {}, () => {});
+        const entry = await step;
+        handle.busy = undefined;
         if (!entry) return;
         yield entry;
       }
     } finally {
-      await promisify<void>((cb) => it.end(cb));
+      await endIterator(handle);
+      this.#iterators.delete(handle);
     }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // The binding's close waits for open iterators: end them first (a scan
+    // still in progress then fails with "the store is closed").
+    await Promise.all([...this.#iterators].map(endIterator));
     await promisify<void>((cb) => this.#db.close(cb));
   }
+}
+
+/** A native iterator with its step in flight, if any, and its end, once begun. */
+interface OpenIterator {
+  it: Native;
+  busy: Promise<void> | undefined;
+  ended: Promise<void> | undefined;
+}
+
+/** End an iterator once, after any step in flight (the binding refuses end() during next()). */
+function endIterator(handle: OpenIterator): Promise<void> {
+  handle.ended ??= (async () => {
+    await handle.busy;
+    await promisify<void>((cb) => handle.it.end(cb));
+  })();
+  return handle.ended;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -112,12 +112,23 @@ Deno.test("unknown routes are 404 JSON; known paths with another method are 405 
   });
 });
 
+Deno.test("a closed store answers 503 unavailable, not a crash", async () => {
+  await withRestServer(async (s) => {
+    await s.seed("patient", "p-001");
+    const token = await s.token({ group: "ops", user: "eve" });
+    await s.ctx.engine.storage.close();
+    const reply = await s.request("GET", "/v1/aggregates/patient/p-001", { token });
+    expectError(reply, 503, "unavailable");
+  });
+});
+
 Deno.test("an unexpected failure is a generic 500 JSON; the log names the route, not the token", async () => {
   await withRestServer(async (s) => {
     await s.seed("patient", "p-001");
     const token = await s.token({ group: "ops", user: "eve" });
-    // Pull the storage out from under the engine: its next read fails unexpectedly.
-    await s.ctx.engine.storage.close();
+    // Fault injection at the storage boundary: a raw error no layer anticipates.
+    const storage = s.ctx.engine.storage as { get: (key: Uint8Array) => Promise<unknown> };
+    storage.get = () => Promise.reject(new TypeError("rocksdb: internal failure at block 7"));
     const logged: string[] = [];
     const original = console.error;
     console.error = (...args: unknown[]) => logged.push(args.map(String).join(" "));

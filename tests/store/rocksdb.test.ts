@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { isDbxError } from "../../src/errors.ts";
+import { openRocksStorage } from "../../src/store/rocksdb.ts";
+
+const key = (s: string) => new TextEncoder().encode(s);
+// The binding returns Buffers; compare plain bytes.
+const bytes = (b: Uint8Array | undefined) => b && Uint8Array.from(b);
+
+Deno.test("storage: get, getMany, batch write and ordered range", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const storage = await openRocksStorage(dir);
+    await storage.write([
+      { type: "put", key: key("b"), value: key("2") },
+      { type: "put", key: key("a"), value: key("1") },
+      { type: "put", key: key("c"), value: key("3") },
+    ], { sync: true });
+    await storage.write([{ type: "del", key: key("c") }], { sync: true });
+    assert.deepEqual(bytes(await storage.get(key("a"))), key("1"));
+    assert.equal(await storage.get(key("c")), undefined);
+    const many = await storage.getMany([key("b"), key("zz")]);
+    assert.deepEqual(bytes(many[0]), key("2"));
+    assert.equal(many[1], undefined);
+    const seen: string[] = [];
+    for await (const [k] of storage.range({ gte: key("a"), lt: key("z") })) {
+      seen.push(new TextDecoder().decode(k));
+    }
+    assert.deepEqual(seen, ["a", "b"]);
+    const reversed: string[] = [];
+    for await (const [k] of storage.range({ reverse: true, limit: 1 })) {
+      reversed.push(new TextDecoder().decode(k));
+    }
+    assert.deepEqual(reversed, ["b"]);
+    await storage.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// The binding crashes the whole process (segfault) on some calls after close.
+Deno.test("storage: every call after close fails cleanly instead of crashing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const storage = await openRocksStorage(dir);
+    await storage.write([{ type: "put", key: key("a"), value: key("1") }], { sync: true });
+    const scan = storage.range({})[Symbol.asyncIterator]();
+    await scan.next();
+    await storage.close();
+    const closed = (err: unknown) => isDbxError(err, "unavailable");
+    await assert.rejects(() => storage.get(key("a")), closed);
+    await assert.rejects(() => storage.getMany([key("a")]), closed);
+    await assert.rejects(
+      () => storage.write([{ type: "del", key: key("a") }], { sync: true }),
+      closed,
+    );
+    await assert.rejects(async () => {
+      for await (const _ of storage.range({})) { /* never reached */ }
+    }, closed);
+    await assert.rejects(() => scan.next(), closed);
+    await storage.close(); // a second close is harmless
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("storage: a second writer on the same directory gets a clear error", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const first = await openRocksStorage(dir);
+    await assert.rejects(() => openRocksStorage(dir), (err) => isDbxError(err, "unavailable"));
+    const reader = await openRocksStorage(dir, { readOnly: true });
+    await reader.close();
+    await first.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
