@@ -3,7 +3,6 @@
  * sealed with the DEK (the storage key is the associated data); names, versions,
  * hashes and roots stay readable.
  */
-import { Buffer } from "node:buffer";
 import { open, seal } from "../crypto/aead.ts";
 import { DbxError } from "../errors.ts";
 import type { EventMetadata, EventRecord } from "./types.ts";
@@ -22,6 +21,88 @@ export interface StoredHead {
   updated_at: string;
   /** Last archive/restore comment, kept for the audit trail. */
   comment?: string;
+}
+
+/**
+ * Head value: u32 length || head JSON (plaintext) || sealed state. One value, so
+ * an append touches one key per aggregate, and listings read the head without
+ * decrypting the state.
+ */
+export function encodeHeadValue(
+  head: StoredHead,
+  state: Record<string, unknown>,
+  key: Uint8Array,
+  dek: Uint8Array,
+): Uint8Array {
+  return withLengthPrefix(enc.encode(JSON.stringify(head)), sealJson(state, key, dek));
+}
+
+/** The plaintext head part of a head value. */
+export function decodeHead(value: Uint8Array): StoredHead {
+  return decodeJson<StoredHead>(prefixed(value, "aggregate head").first, "aggregate head");
+}
+
+/** The state sealed in a head value. */
+export function decodeHeadState(
+  value: Uint8Array,
+  key: Uint8Array,
+  dek: Uint8Array,
+): Record<string, unknown> {
+  return openJson(prefixed(value, "aggregate head").rest, key, dek, "aggregate state");
+}
+
+/** Replace the plaintext head part of a head value, keeping its sealed state. */
+export function replaceHead(value: Uint8Array, head: StoredHead): Uint8Array {
+  return withLengthPrefix(enc.encode(JSON.stringify(head)), prefixed(value, "aggregate head").rest);
+}
+
+/**
+ * Position run value: the events committed by one synced write, in position
+ * order, as length-prefixed `<type>\0<id>\0<version>` parts. Positions in a write
+ * are contiguous, so one entry (keyed by the first position) indexes them all.
+ */
+export function encodePositionRun(parts: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += 2 + p.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out[at] = p.length >>> 8;
+    out[at + 1] = p.length & 0xff;
+    out.set(p, at + 2);
+    at += 2 + p.length;
+  }
+  return out;
+}
+
+export function decodePositionRun(value: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  while (at < value.length) {
+    if (at + 2 > value.length) throw new DbxError("corrupt", "the global event index is damaged");
+    const length = (value[at] << 8) | value[at + 1];
+    if (at + 2 + length > value.length) {
+      throw new DbxError("corrupt", "the global event index is damaged");
+    }
+    out.push(value.subarray(at + 2, at + 2 + length));
+    at += 2 + length;
+  }
+  return out;
+}
+
+function withLengthPrefix(first: Uint8Array, rest: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + first.length + rest.length);
+  new DataView(out.buffer).setUint32(0, first.length);
+  out.set(first, 4);
+  out.set(rest, 4 + first.length);
+  return out;
+}
+
+function prefixed(value: Uint8Array, what: string): { first: Uint8Array; rest: Uint8Array } {
+  if (value.length < 4) throw new DbxError("corrupt", `stored ${what} is unreadable`);
+  const length = new DataView(value.buffer, value.byteOffset, value.length).getUint32(0);
+  if (4 + length > value.length) throw new DbxError("corrupt", `stored ${what} is unreadable`);
+  return { first: value.subarray(4, 4 + length), rest: value.subarray(4 + length) };
 }
 
 /** The readable header of a stored event. */
@@ -44,23 +125,13 @@ export function encodeEvent(record: EventRecord, key: Uint8Array, dek: Uint8Arra
     merkle_root: record.merkle_root,
     position: record.position,
   };
-  const headerBytes = enc.encode(JSON.stringify(header));
   const sealed = seal(dek, enc.encode(JSON.stringify(record.payload)), key);
-  const out = Buffer.allocUnsafe(4 + headerBytes.length + sealed.length);
-  out.writeUInt32BE(headerBytes.length, 0);
-  out.set(headerBytes, 4);
-  out.set(sealed, 4 + headerBytes.length);
-  return out;
+  return withLengthPrefix(enc.encode(JSON.stringify(header)), sealed);
 }
 
 /** Parse just the header (no decryption): enough for proofs, listings and replay order. */
 export function decodeEventHeader(value: Uint8Array): StoredEventHeader {
-  try {
-    const length = new DataView(value.buffer, value.byteOffset, value.length).getUint32(0);
-    return JSON.parse(dec.decode(value.subarray(4, 4 + length))) as StoredEventHeader;
-  } catch {
-    throw new DbxError("corrupt", "a stored event is unreadable");
-  }
+  return decodeJson<StoredEventHeader>(prefixed(value, "event").first, "event");
 }
 
 /** Decrypt and parse an event's payload. */
@@ -69,9 +140,7 @@ export function decodeEventPayload(
   key: Uint8Array,
   dek: Uint8Array,
 ): Record<string, unknown> {
-  const length = new DataView(value.buffer, value.byteOffset, value.length).getUint32(0);
-  const plain = open(dek, value.subarray(4 + length), key);
-  return JSON.parse(dec.decode(plain)) as Record<string, unknown>;
+  return openJson(prefixed(value, "event").rest, key, dek, "event payload");
 }
 
 export function decodeEvent(

@@ -23,7 +23,9 @@ import {
   decodeEvent,
   decodeEventHeader,
   decodeEventPayload,
-  decodeJson,
+  decodeHead,
+  decodeHeadState,
+  decodePositionRun,
   openJson,
   type StoredHead,
 } from "./codec.ts";
@@ -42,7 +44,6 @@ import {
   readU64,
   snapshotKey,
   snapshotRange,
-  stateKey,
 } from "./keys.ts";
 import { validateEventId, validateName, validateNote } from "./names.ts";
 import { foldPayload } from "./state.ts";
@@ -189,13 +190,11 @@ export class Engine {
     id: string,
     options: { version?: number } = {},
   ): Promise<AggregateRecord> {
-    const [headBytes, stateBytes] = await this.storage.getMany([
-      headKey(type, id),
-      stateKey(type, id),
-    ]);
-    if (!headBytes) throw notFound(type, id);
-    const head = decodeJson<StoredHead>(headBytes, "aggregate head");
-    const current = this.#aggregateRecord(type, id, head, stateBytes);
+    const key = headKey(type, id);
+    const value = await this.storage.get(key);
+    if (!value) throw notFound(type, id);
+    const head = decodeHead(value);
+    const current = this.#aggregateRecord(type, id, head, decodeHeadState(value, key, this.#dek));
     const version = options.version;
     if (version === undefined || version >= head.version) {
       if (version !== undefined && version > head.version) {
@@ -288,7 +287,7 @@ export class Engine {
       if (filter && !filter(type, id)) continue;
       if (seen++ < skip) continue;
       if (out.length >= take) break;
-      const head = decodeJson<StoredHead>(value, "aggregate head");
+      const head = decodeHead(value);
       out.push({
         aggregate_type: type,
         aggregate_id: id,
@@ -306,8 +305,12 @@ export class Engine {
   async *allAggregates(aggregateType?: string): AsyncIterable<AggregateRecord> {
     for await (const [key, value] of this.storage.range(headRange(aggregateType))) {
       const { type, id } = parseAggregatePart(key.subarray(1));
-      const head = decodeJson<StoredHead>(value, "aggregate head");
-      yield this.#aggregateRecord(type, id, head, await this.storage.get(stateKey(type, id)));
+      yield this.#aggregateRecord(
+        type,
+        id,
+        decodeHead(value),
+        decodeHeadState(value, key, this.#dek),
+      );
     }
   }
 
@@ -315,15 +318,13 @@ export class Engine {
     type: string,
     id: string,
     head: StoredHead,
-    stateBytes: Uint8Array | undefined,
+    state: Record<string, unknown>,
   ): AggregateRecord {
     return {
       aggregate_type: type,
       aggregate_id: id,
       version: head.version,
-      state: stateBytes
-        ? openJson(stateBytes, stateKey(type, id), this.#dek, "aggregate state")
-        : {},
+      state,
       merkle_root: head.merkle_root,
       archived: head.archived,
       created_at: head.created_at,
@@ -360,17 +361,35 @@ export class Engine {
 
   /** Committed events with position > `after`, in global order. */
   async eventsAfter(after: number, limit = 1000): Promise<EventRecord[]> {
-    const pointers: Uint8Array[] = [];
+    if (limit <= 0) return [];
+    const wanted = after + 1;
+    const end = prefixEnd(Uint8Array.of(PREFIX.position));
+    // Each write stores one run keyed by its first position: start at the run holding `wanted`.
+    let from: Uint8Array = Uint8Array.of(PREFIX.position);
     for await (
-      const [, value] of this.storage.range({
-        gt: positionKey(after),
-        lt: prefixEnd(Uint8Array.of(PREFIX.position)),
-        limit,
+      const [key] of this.storage.range({
+        gte: from,
+        lte: positionKey(wanted),
+        reverse: true,
+        limit: 1,
+        keysOnly: true,
       })
-    ) {
-      pointers.push(value);
+    ) from = key;
+    const parts: Uint8Array[] = [];
+    let next = -1;
+    for await (const [key, value] of this.storage.range({ gte: from, lt: end })) {
+      const first = readU64(key, 1);
+      if (next !== -1 && first !== next) {
+        throw new DbxError("corrupt", `the global event index has a gap at position ${next}`);
+      }
+      const run = decodePositionRun(value);
+      for (let i = 0; i < run.length && parts.length < limit; i++) {
+        if (first + i >= wanted) parts.push(run[i]);
+      }
+      next = first + run.length;
+      if (parts.length >= limit) break;
     }
-    const keys = pointers.map((p) => {
+    const keys = parts.map((p) => {
       const key = new Uint8Array(p.length + 1);
       key[0] = PREFIX.event;
       key.set(p, 1);
@@ -379,7 +398,7 @@ export class Engine {
     const values = await this.storage.getMany(keys);
     return values.map((value, i) => {
       if (!value) throw new DbxError("corrupt", "the global event index points at a missing event");
-      const { type, id } = parseAggregatePart(pointers[i]);
+      const { type, id } = parseAggregatePart(parts[i]);
       return decodeEvent(type, id, value, keys[i], this.#dek);
     });
   }
@@ -391,7 +410,7 @@ export class Engine {
   async verify(type: string, id: string): Promise<VerifyResult> {
     const headBytes = await this.storage.get(headKey(type, id));
     if (!headBytes) throw notFound(type, id);
-    const head = decodeJson<StoredHead>(headBytes, "aggregate head");
+    const head = decodeHead(headBytes);
     const result = (
       firstBad: number | undefined,
       reason?: string,
@@ -532,7 +551,7 @@ export class Engine {
   async #storedHead(type: string, id: string): Promise<StoredHead> {
     const bytes = await this.storage.get(headKey(type, id));
     if (!bytes) throw notFound(type, id);
-    return decodeJson<StoredHead>(bytes, "aggregate head");
+    return decodeHead(bytes);
   }
 
   /** Take a snapshot of the current state. Returns the snapshot's version. */
@@ -616,7 +635,7 @@ export class Engine {
       for (const field of Object.keys(p)) validateName("field name", field);
       let size: number;
       try {
-        size = byteLength(JSON.stringify(p));
+        size = byteLength(JSON.stringify(p), this.#maxPayloadBytes);
       } catch {
         throw new DbxError("invalid_input", "payload is not valid JSON");
       }
@@ -624,7 +643,9 @@ export class Engine {
         throw new DbxError("too_large", `payload is larger than ${this.#maxPayloadBytes} bytes`);
       }
     }
-    const patchBytes = input.patch === undefined ? 0 : byteLength(JSON.stringify(input.patch));
+    const patchBytes = input.patch === undefined
+      ? 0
+      : byteLength(JSON.stringify(input.patch), this.#maxPayloadBytes);
     if (patchBytes > this.#maxPayloadBytes) {
       throw new DbxError("too_large", `patch is larger than ${this.#maxPayloadBytes} bytes`);
     }
@@ -655,9 +676,14 @@ function checkProofSize(size: number, current: number): void {
 
 const utf8 = new TextEncoder();
 
-/** UTF-8 size of a JSON text (undefined for values JSON cannot hold: they fail later). */
-function byteLength(json: string | undefined): number {
-  return json === undefined ? 0 : utf8.encode(json).length;
+/**
+ * UTF-8 size of a JSON text, exact when it could pass `limit` (undefined for values JSON
+ * cannot hold: they fail later). A UTF-16 unit is at most 3 UTF-8 bytes, so short texts
+ * skip the encoding.
+ */
+function byteLength(json: string | undefined, limit: number): number {
+  if (json === undefined) return 0;
+  return json.length * 3 <= limit ? json.length : utf8.encode(json).length;
 }
 
 function notFound(type: string, id: string): DbxError {

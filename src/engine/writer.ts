@@ -1,9 +1,18 @@
 /**
  * The single writer. It owns versions, the global position, Merkle frontiers and
- * write-limit counters, so they stay gap-free under any concurrency. Requests
- * queue up while a batch is being synced; the next round takes all of them and
- * commits them in one synced RocksDB batch (group commit). Each request succeeds
- * or fails on its own; a multi-event request is all-or-nothing.
+ * write-limit counters, so they stay gap-free under any concurrency.
+ *
+ * Requests are taken in rounds. A round is prepared (validated, hashed, sealed)
+ * in memory on top of the state left by earlier rounds, even while an earlier
+ * round is still being synced; every round prepared by then goes into the next
+ * synced RocksDB batch (group commit). Compute thus overlaps the fsync, and one
+ * fsync acknowledges many requests. Each request succeeds or fails on its own; a
+ * multi-event request is all-or-nothing.
+ *
+ * State that prepared rounds changed but no write has committed yet is pinned in
+ * maps outside the bounded caches, so eviction can never expose an older version.
+ * A failed synced write stops the writer: what reached disk is then unknown, and
+ * rounds prepared on top of it are refused.
  */
 import { DbxError } from "../errors.ts";
 import {
@@ -15,30 +24,39 @@ import {
 } from "../integrity/merkle.ts";
 import { fromHex, toHex } from "../integrity/sha256.ts";
 import type { BatchOp, Storage } from "../store/storage.ts";
-import { encodeEvent, encodeJson, openJson, sealJson, type StoredHead } from "./codec.ts";
+import { LruMap } from "../util/lru_map.ts";
+import {
+  decodeEvent,
+  decodeHead,
+  decodeHeadState,
+  encodeEvent,
+  encodeHeadValue,
+  encodePositionRun,
+  sealJson,
+  type StoredHead,
+} from "./codec.ts";
 import { eventHash } from "./event_hash.ts";
 import {
+  aggregatePart,
   counterKey,
   encodeU64,
   eventKey,
-  headKey,
   idempotencyKey,
   metaKey,
+  partKeys,
   positionKey,
   readU64,
-  snapshotKey,
-  stateKey,
 } from "./keys.ts";
-import { LruMap } from "../util/lru_map.ts";
 import { payloadFromPatch } from "./patch.ts";
 import { foldPayload } from "./state.ts";
 import type { AppendInput, AppendOptions, EventRecord, EventValidator } from "./types.ts";
-import { decodeEvent, decodeJson } from "./codec.ts";
 
 /** In-memory head of one aggregate as the writer tracks it. */
 export interface Head {
   type: string;
   id: string;
+  /** Encoded `<type>\0<id>`, reused for every key of this aggregate. */
+  part: Uint8Array;
   exists: boolean;
   version: number;
   frontier: Frontier;
@@ -87,44 +105,68 @@ export function aggregateId(type: string, id: string): string {
   return `${type}\u0000${id}`;
 }
 
-/** Everything one round stages before its single synced write. */
-class Round {
-  /** Heads read from storage for this round (kept apart so cache eviction cannot lose them). */
-  loaded = new Map<string, Head>();
-  /** Heads changed by this round. */
-  heads = new Map<string, Head>();
-  counters = new Map<string, number>();
-  /** Counters read from storage for this round. */
-  loadedCounters = new Map<string, number>();
-  /** event ids committed in this round, per aggregate, for idempotent retries. */
-  eventIds = new Map<string, EventRecord>();
-  ops: BatchOp[] = [];
-  records: EventRecord[] = [];
-  position: number;
-  constructor(position: number) {
-    this.position = position;
-  }
+function eventIdKey(aggregate: string, eventId: string): string {
+  return `${aggregate}\u0000${eventId}`;
+}
+
+/** One prepared round: its storage operations and each request's outcome. */
+interface Round {
+  ops: BatchOp[];
+  records: EventRecord[];
+  outcomes: { job: Job; ok: boolean; value: unknown }[];
+  /** What this round changed, to move into the caches once it is committed. */
+  heads: Map<string, Head>;
+  counters: Map<string, number>;
+  eventIds: Map<string, EventRecord>;
+  /** `<type>\0<id>\0<version>` of each record, for the position run. */
+  parts: Uint8Array[];
+}
+
+/**
+ * Everything a round reads before it runs without awaiting: taken from the
+ * pinned maps and caches when present (a commit during the prefetch may evict
+ * them), else from storage.
+ */
+interface Prefetched {
+  heads: Map<string, Head>;
+  counters: Map<string, number>;
+  eventIds: Map<string, EventRecord>;
 }
 
 export class Writer {
   #o: WriterOptions;
   #queue: Job[] = [];
-  #running: Promise<void> | undefined;
   #draining = false;
+  #drained: Promise<void> = Promise.resolve();
+  #wake: (() => void) | undefined;
+
+  /** Prepared rounds waiting for the next write. */
+  #prepared: Round[] = [];
+  #writing: Promise<void> | undefined;
+
+  // Committed state, bounded.
   #heads: LruMap<string, Head>;
   #counters = new LruMap<string, number>(4096);
+  // Prepared but not yet committed state, pinned.
+  #pendingHeads = new Map<string, Head>();
+  #pendingCounters = new Map<string, number>();
+  #pendingEventIds = new Map<string, EventRecord>();
+  /** Position of the last prepared event. */
   #position: number;
+  #committedPosition: number;
   #failed: Error | undefined;
   #closed = false;
 
   constructor(options: WriterOptions) {
     this.#o = options;
     this.#position = options.position;
+    this.#committedPosition = options.position;
     this.#heads = new LruMap(options.cacheSize);
   }
 
+  /** Position of the last committed event. */
   get position(): number {
-    return this.#position;
+    return this.#committedPosition;
   }
 
   append(inputs: AppendInput[], options: AppendOptions): Promise<EventRecord[]> {
@@ -142,118 +184,193 @@ export class Writer {
   /** Stop taking requests and wait for the queued ones to commit. */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#running;
+    await this.#drained;
+  }
+
+  #refusal(): DbxError | undefined {
+    if (this.#closed) return new DbxError("unavailable", "the store is closed");
+    if (this.#failed) {
+      return new DbxError(
+        "unavailable",
+        "the store stopped accepting writes after a storage error; restart it",
+      );
+    }
+    return undefined;
   }
 
   #enqueue(job: Job): void {
-    if (this.#closed) {
-      job.reject(new DbxError("unavailable", "the store is closed"));
-      return;
-    }
-    if (this.#failed) {
-      job.reject(
-        new DbxError(
-          "unavailable",
-          "the store stopped accepting writes after a storage error; restart it",
-        ),
-      );
+    const refusal = this.#refusal();
+    if (refusal) {
+      job.reject(refusal);
       return;
     }
     this.#queue.push(job);
-    if (!this.#draining) {
-      this.#draining = true;
-      this.#running = this.#drain();
+    if (this.#draining) {
+      this.#wake?.();
+      return;
     }
+    this.#draining = true;
+    this.#drained = this.#drain();
   }
 
   async #drain(): Promise<void> {
     try {
       // Yield once so that requests made in the same tick join the first round.
       await Promise.resolve();
-      while (this.#queue.length > 0) await this.#round(this.#queue.splice(0));
+      while (this.#queue.length > 0 || this.#writing) {
+        if (this.#queue.length > 0) {
+          const jobs = this.#queue.splice(0);
+          if (this.#failed) {
+            for (const job of jobs) job.reject(this.#refusal());
+            continue;
+          }
+          this.#prepared.push(await this.#prepare(jobs));
+          if (!this.#writing) this.#startWrite();
+          continue;
+        }
+        // Wait for the write in flight, or for new requests to prepare meanwhile.
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          this.#writing!.then(resolve, resolve);
+        });
+        this.#wake = undefined;
+      }
     } finally {
       // Same synchronous step as the empty-queue check: no request can slip between.
       this.#draining = false;
     }
   }
 
-  async #round(jobs: Job[]): Promise<void> {
-    const round = new Round(this.#position);
-    let prefetched;
-    try {
-      prefetched = await this.#prefetch(jobs);
-    } catch (err) {
-      for (const job of jobs) job.reject(err);
-      return;
-    }
-    round.loaded = prefetched.heads;
-    round.eventIds = prefetched.eventIds;
-    round.loadedCounters = prefetched.counters;
-    const results: { job: Job; ok: boolean; value: unknown }[] = [];
-    for (const job of jobs) {
-      try {
-        const value = job.kind === "append"
-          ? this.#applyAppend(round, job.inputs, job.options)
-          : this.#applyControl(round, job);
-        results.push({ job, ok: true, value });
-      } catch (err) {
-        results.push({ job, ok: false, value: err });
-      }
-    }
-    if (round.ops.length > 0 || round.heads.size > 0) {
-      for (const head of round.heads.values()) this.#stageHead(round, head);
-      for (const [name, count] of round.counters) {
-        round.ops.push({ type: "put", key: counterKey(name), value: encodeU64(count) });
-      }
-      if (round.position !== this.#position) {
-        round.ops.push({
-          type: "put",
-          key: metaKey(POSITION_META),
-          value: encodeU64(round.position),
-        });
+  /** Write every prepared round in one synced batch; chain the next write after it. */
+  #startWrite(): void {
+    const rounds = this.#prepared.splice(0);
+    this.#writing = this.#write(rounds).finally(() => {
+      this.#writing = undefined;
+      if (this.#prepared.length > 0) this.#startWrite();
+    });
+  }
+
+  async #write(rounds: Round[]): Promise<void> {
+    const ops = rounds.flatMap((r) => r.ops);
+    const records = rounds.flatMap((r) => r.records);
+    if (ops.length > 0) {
+      if (records.length > 0) {
+        const last = records[records.length - 1].position;
+        ops.push({ type: "put", key: metaKey(POSITION_META), value: encodeU64(last) });
       }
       try {
-        await this.#o.storage.write(round.ops, { sync: true });
+        if (this.#failed) throw this.#failed;
+        await this.#o.storage.write(ops, { sync: true });
       } catch (err) {
-        // After a failed synced write we cannot know what reached disk: stop writing.
-        this.#failed = err as Error;
-        const failure = new DbxError(
-          "unavailable",
-          `the write did not complete: ${(err as Error).message}`,
-        );
-        for (const r of results) r.job.reject(r.ok ? failure : r.value);
+        this.#fail(err as Error, rounds);
         return;
       }
-      for (const [key, head] of round.loaded) if (!round.heads.has(key)) this.#heads.set(key, head);
-      for (const [key, head] of round.heads) this.#heads.set(key, head);
-      for (const [name, count] of round.counters) this.#counters.set(name, count);
-      this.#position = round.position;
     }
-    for (const r of results) {
-      if (r.ok) (r.job.resolve as (v: unknown) => void)(r.value);
-      else r.job.reject(r.value);
-    }
-    if (round.records.length > 0) {
+    for (const round of rounds) this.#settle(round);
+    if (records.length > 0) {
+      this.#committedPosition = records[records.length - 1].position;
       try {
-        this.#o.onCommit(round.records);
+        this.#o.onCommit(records);
       } catch {
         // A listener's failure must never undo or fail a committed write.
       }
     }
   }
 
-  /**
-   * Load, in a few batched reads, every head, counter and earlier event id the
-   * round will need, so that the round itself runs without awaiting.
-   */
-  async #prefetch(
-    jobs: Job[],
-  ): Promise<
-    { heads: Map<string, Head>; counters: Map<string, number>; eventIds: Map<string, EventRecord> }
-  > {
+  /** Move a committed round's state from the pinned maps into the caches; answer its jobs. */
+  #settle(round: Round): void {
+    for (const [key, head] of round.heads) {
+      this.#heads.set(key, head);
+      if (this.#pendingHeads.get(key) === head) this.#pendingHeads.delete(key);
+    }
+    for (const [name, count] of round.counters) {
+      this.#counters.set(name, count);
+      if (this.#pendingCounters.get(name) === count) this.#pendingCounters.delete(name);
+    }
+    for (const [key, record] of round.eventIds) {
+      if (this.#pendingEventIds.get(key) === record) this.#pendingEventIds.delete(key);
+    }
+    for (const o of round.outcomes) {
+      if (o.ok) (o.job.resolve as (v: unknown) => void)(o.value);
+      else o.job.reject(o.value);
+    }
+  }
+
+  #fail(err: Error, rounds: Round[]): void {
+    this.#failed ??= err;
+    const failure = new DbxError("unavailable", `the write did not complete: ${err.message}`);
+    // Rounds prepared on top of this write cannot commit either.
+    for (const round of [...rounds, ...this.#prepared.splice(0)]) {
+      for (const o of round.outcomes) o.job.reject(o.ok ? failure : o.value);
+    }
+  }
+
+  /** Validate, hash and seal a round of jobs on top of all state prepared so far. */
+  async #prepare(jobs: Job[]): Promise<Round> {
+    const round: Round = {
+      ops: [],
+      records: [],
+      outcomes: [],
+      heads: new Map(),
+      counters: new Map(),
+      eventIds: new Map(),
+      parts: [],
+    };
+    let fetched: Prefetched;
+    try {
+      fetched = await this.#prefetch(jobs);
+    } catch (err) {
+      for (const job of jobs) round.outcomes.push({ job, ok: false, value: err });
+      return round;
+    }
+    for (const job of jobs) {
+      try {
+        const value = job.kind === "append"
+          ? this.#applyAppend(round, fetched, job.inputs, job.options)
+          : this.#applyControl(round, fetched, job);
+        round.outcomes.push({ job, ok: true, value });
+      } catch (err) {
+        round.outcomes.push({ job, ok: false, value: err });
+      }
+    }
+    if (round.records.length > 0) {
+      round.ops.push({
+        type: "put",
+        key: positionKey(round.records[0].position),
+        value: encodePositionRun(round.parts),
+      });
+    }
+    for (const head of round.heads.values()) {
+      const key = partKeys.head(head.part);
+      round.ops.push({
+        type: "put",
+        key,
+        value: encodeHeadValue(storedHead(head), head.state, key, this.#o.dek),
+      });
+      this.#pendingHeads.set(aggregateId(head.type, head.id), head);
+    }
+    for (const [name, count] of round.counters) {
+      round.ops.push({ type: "put", key: counterKey(name), value: encodeU64(count) });
+      this.#pendingCounters.set(name, count);
+    }
+    for (const [key, record] of round.eventIds) this.#pendingEventIds.set(key, record);
+    return round;
+  }
+
+  #cachedHead(key: string): Head | undefined {
+    return this.#pendingHeads.get(key) ?? this.#heads.get(key);
+  }
+
+  #cachedCounter(name: string): number | undefined {
+    return this.#pendingCounters.get(name) ?? this.#counters.get(name);
+  }
+
+  /** Read, in a few batched reads, the heads, counters and event ids the round needs. */
+  async #prefetch(jobs: Job[]): Promise<Prefetched> {
+    const fetched: Prefetched = { heads: new Map(), counters: new Map(), eventIds: new Map() };
     const missing = new Map<string, { type: string; id: string }>();
     const counters = new Set<string>();
-    const eventIds: { type: string; id: string; eventId: string }[] = [];
+    const eventIds = new Map<string, { type: string; id: string; eventId: string }>();
     for (const job of jobs) {
       const targets = job.kind === "append"
         ? job.inputs.map((i) => ({
@@ -264,48 +381,56 @@ export class Writer {
         : [{ type: job.type, id: job.id, eventId: undefined }];
       for (const t of targets) {
         const key = aggregateId(t.type, t.id);
-        if (!this.#heads.get(key)) missing.set(key, t);
-        if (t.eventId) eventIds.push({ type: t.type, id: t.id, eventId: t.eventId });
+        const cached = this.#cachedHead(key);
+        if (cached) fetched.heads.set(key, cached);
+        else missing.set(key, t);
+        if (t.eventId) {
+          const idKey = eventIdKey(key, t.eventId);
+          const pending = this.#pendingEventIds.get(idKey);
+          if (pending) fetched.eventIds.set(idKey, pending);
+          else eventIds.set(idKey, { ...t, eventId: t.eventId });
+        }
       }
       const charge = job.kind === "append" ? job.options.charge : undefined;
-      if (charge && this.#counters.get(charge.key) === undefined) counters.add(charge.key);
+      if (charge) {
+        const cached = this.#cachedCounter(charge.key);
+        if (cached !== undefined) fetched.counters.set(charge.key, cached);
+        else counters.add(charge.key);
+      }
     }
     const storage = this.#o.storage;
-    const heads = new Map<string, Head>();
-    const known = new Map<string, EventRecord>();
-    const loadedCounters = new Map<string, number>();
     await Promise.all([
       (async () => {
         if (missing.size === 0) return;
         const targets = [...missing.values()];
-        const keys = targets.flatMap((t) => [headKey(t.type, t.id), stateKey(t.type, t.id)]);
-        const values = await storage.getMany(keys);
+        const values = await storage.getMany(
+          targets.map((t) => partKeys.head(aggregatePart(t.type, t.id))),
+        );
         targets.forEach((t, i) => {
-          heads.set(
-            aggregateId(t.type, t.id),
-            this.#loadHead(t.type, t.id, values[2 * i], values[2 * i + 1]),
-          );
+          fetched.heads.set(aggregateId(t.type, t.id), this.#loadHead(t.type, t.id, values[i]));
         });
       })(),
       (async () => {
         if (counters.size === 0) return;
         const names = [...counters];
         const values = await storage.getMany(names.map(counterKey));
-        names.forEach((name, i) => loadedCounters.set(name, values[i] ? readU64(values[i]!) : 0));
+        names.forEach((name, i) => fetched.counters.set(name, values[i] ? readU64(values[i]!) : 0));
       })(),
-      ...eventIds.map(async (e) => {
+      ...[...eventIds].map(async ([idKey, e]) => {
         const record = await findByEventId(storage, this.#o.dek, e.type, e.id, e.eventId);
-        if (record) known.set(`${aggregateId(e.type, e.id)}\u0000${e.eventId}`, record);
+        if (record) fetched.eventIds.set(idKey, record);
       }),
     ]);
-    return { heads, counters: loadedCounters, eventIds: known };
+    return fetched;
   }
 
-  #loadHead(type: string, id: string, head?: Uint8Array, state?: Uint8Array): Head {
-    if (!head) {
+  #loadHead(type: string, id: string, value?: Uint8Array): Head {
+    const part = aggregatePart(type, id);
+    if (!value) {
       return {
         type,
         id,
+        part,
         exists: false,
         version: 0,
         frontier: emptyFrontier(),
@@ -316,15 +441,16 @@ export class Writer {
         updated_at: "",
       };
     }
-    const stored = decodeJson<StoredHead>(head, "aggregate head");
+    const stored = decodeHead(value);
     return {
       type,
       id,
+      part,
       exists: true,
       version: stored.version,
       frontier: { size: stored.version, nodes: stored.frontier.map(fromHex) },
       root: stored.merkle_root,
-      state: state ? openJson(state, stateKey(type, id), this.#o.dek, "aggregate state") : {},
+      state: decodeHeadState(value, partKeys.head(part), this.#o.dek),
       archived: stored.archived,
       created_at: stored.created_at,
       updated_at: stored.updated_at,
@@ -332,22 +458,28 @@ export class Writer {
     };
   }
 
-  #headSync(round: Round, type: string, id: string): Head {
+  /** The newest head: this round's, else the one prefetched. */
+  #head(round: Round, fetched: Prefetched, type: string, id: string): Head {
     const key = aggregateId(type, id);
-    const head = round.heads.get(key) ?? round.loaded.get(key) ?? this.#heads.get(key);
-    // Prefetch loaded every head the round needs.
-    if (!head) throw new DbxError("internal", "aggregate head missing from the writer cache");
+    const head = round.heads.get(key) ?? fetched.heads.get(key);
+    if (!head) throw new DbxError("internal", "aggregate head was not loaded");
     return head;
   }
 
   /** Stage one append request; on error nothing of it stays in the round. */
-  #applyAppend(round: Round, inputs: AppendInput[], options: AppendOptions): EventRecord[] {
+  #applyAppend(
+    round: Round,
+    fetched: Prefetched,
+    inputs: AppendInput[],
+    options: AppendOptions,
+  ): EventRecord[] {
     const heads = new Map<string, Head>();
     const eventIds = new Map<string, EventRecord>();
     const ops: BatchOp[] = [];
     const records: EventRecord[] = [];
+    const parts: Uint8Array[] = [];
     const results: EventRecord[] = [];
-    let position = round.position;
+    let position = this.#position;
     const now = this.#o.now().toISOString();
     const threshold = this.#o.snapshotThreshold;
 
@@ -355,11 +487,12 @@ export class Writer {
       const type = input.aggregate_type;
       const id = input.aggregate_id;
       const key = aggregateId(type, id);
-      const head = heads.get(key) ?? this.#headSync(round, type, id);
+      const head = heads.get(key) ?? this.#head(round, fetched, type, id);
 
       if (input.event_id) {
-        const idKey = `${key}\u0000${input.event_id}`;
-        const earlier = eventIds.get(idKey) ?? round.eventIds.get(idKey);
+        const idKey = eventIdKey(key, input.event_id);
+        const earlier = eventIds.get(idKey) ?? round.eventIds.get(idKey) ??
+          fetched.eventIds.get(idKey);
         if (earlier) {
           results.push(earlier);
           continue;
@@ -411,18 +544,22 @@ export class Writer {
       const root = toHex(frontierRoot(frontier));
       const record: EventRecord = { ...partial, hash, merkle_root: root, position };
 
-      const eKey = eventKey(type, id, version);
+      const eKey = partKeys.event(head.part, version);
       ops.push({ type: "put", key: eKey, value: encodeEvent(record, eKey, this.#o.dek) });
-      ops.push({ type: "put", key: positionKey(position), value: eKey.subarray(1) });
-      ops.push({
-        type: "put",
-        key: idempotencyKey(type, id, metadata.event_id),
-        value: encodeU64(version),
-      });
+      parts.push(eKey.subarray(1));
+      // Only ids the caller chose can be retried, so only those are indexed.
+      if (input.event_id) {
+        ops.push({
+          type: "put",
+          key: partKeys.idempotency(head.part, metadata.event_id),
+          value: encodeU64(version),
+        });
+        eventIds.set(eventIdKey(key, metadata.event_id), record);
+      }
       const state = foldPayload(head.state, payload);
       const every = threshold?.(type);
       if (every && every > 0 && version % every === 0) {
-        const sKey = snapshotKey(type, id, version);
+        const sKey = partKeys.snapshot(head.part, version);
         ops.push({
           type: "put",
           key: sKey,
@@ -439,15 +576,13 @@ export class Writer {
         created_at: head.created_at || now,
         updated_at: now,
       });
-      eventIds.set(`${key}\u0000${metadata.event_id}`, record);
       records.push(record);
       results.push(record);
     }
 
     if (options.charge && records.length > 0) {
       const { key: name, limit } = options.charge;
-      const used = round.counters.get(name) ?? round.loadedCounters.get(name) ??
-        this.#counters.get(name);
+      const used = round.counters.get(name) ?? fetched.counters.get(name);
       if (used === undefined) throw new DbxError("internal", "write counter was not loaded");
       if (used + records.length > limit) {
         throw new DbxError(
@@ -463,12 +598,13 @@ export class Writer {
     for (const [key, record] of eventIds) round.eventIds.set(key, record);
     round.ops.push(...ops);
     round.records.push(...records);
-    round.position = position;
+    round.parts.push(...parts);
+    this.#position = position;
     return results;
   }
 
-  #applyControl(round: Round, job: Extract<Job, { kind: "control" }>): number {
-    const head = this.#headSync(round, job.type, job.id);
+  #applyControl(round: Round, fetched: Prefetched, job: Extract<Job, { kind: "control" }>): number {
+    const head = this.#head(round, fetched, job.type, job.id);
     const name = `${job.type}/${job.id}`;
     if (!head.exists) throw new DbxError("not_found", `aggregate ${name} not found`);
     const now = this.#o.now().toISOString();
@@ -491,7 +627,7 @@ export class Writer {
         return head.version;
       }
       case "snapshot": {
-        const sKey = snapshotKey(job.type, job.id, head.version);
+        const sKey = partKeys.snapshot(head.part, head.version);
         round.ops.push({
           type: "put",
           key: sKey,
@@ -505,21 +641,19 @@ export class Writer {
       }
     }
   }
+}
 
-  #stageHead(round: Round, head: Head): void {
-    const stored: StoredHead = {
-      version: head.version,
-      merkle_root: head.root,
-      frontier: head.frontier.nodes.map(toHex),
-      archived: head.archived,
-      created_at: head.created_at,
-      updated_at: head.updated_at,
-    };
-    if (head.comment !== undefined) stored.comment = head.comment;
-    round.ops.push({ type: "put", key: headKey(head.type, head.id), value: encodeJson(stored) });
-    const sKey = stateKey(head.type, head.id);
-    round.ops.push({ type: "put", key: sKey, value: sealJson(head.state, sKey, this.#o.dek) });
-  }
+function storedHead(head: Head): StoredHead {
+  const stored: StoredHead = {
+    version: head.version,
+    merkle_root: head.root,
+    frontier: head.frontier.nodes.map(toHex),
+    archived: head.archived,
+    created_at: head.created_at,
+    updated_at: head.updated_at,
+  };
+  if (head.comment !== undefined) stored.comment = head.comment;
+  return stored;
 }
 
 /** Read the original record of an event id, for idempotent retries across rounds. */

@@ -19,10 +19,27 @@ export function canonicalJson(value: unknown): string {
     case "boolean":
       return value ? "true" : "false";
     case "object": {
-      if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+      // String concatenation, not map/join: this runs for every event on the write path.
+      if (Array.isArray(value)) {
+        let out = "[";
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ",";
+          out += canonicalJson(value[i]);
+        }
+        return out + "]";
+      }
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
+      const keys = Object.keys(obj).sort();
+      let out = "{";
+      let first = true;
+      for (const k of keys) {
+        const v = obj[k];
+        if (v === undefined) continue;
+        if (!first) out += ",";
+        first = false;
+        out += JSON.stringify(k) + ":" + canonicalJson(v);
+      }
+      return out + "}";
     }
     default:
       throw new TypeError(`${typeof value} has no JSON form`);

@@ -6,16 +6,18 @@
  * duplicated. The empty tree hashes to SHA-256("").
  */
 import { sha256 } from "./sha256.ts";
+import { sha256Small, SMALL_MAX } from "./sha256_small.ts";
 
 const LEAF_PREFIX = new Uint8Array([0]);
-const NODE_PREFIX = new Uint8Array([1]);
 
 export function leafHash(data: Uint8Array): Uint8Array {
-  return sha256(LEAF_PREFIX, data);
+  // Leaves are 32-byte event hashes: small enough for the in-JIT hasher.
+  return data.length < SMALL_MAX ? sha256Small(0, data) : sha256(LEAF_PREFIX, data);
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256(NODE_PREFIX, left, right);
+  if (left.length + right.length < SMALL_MAX) return sha256Small(1, left, right);
+  return sha256(Uint8Array.of(1), left, right);
 }
 
 export const EMPTY_ROOT: Uint8Array = sha256(new Uint8Array(0));

@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 
 /** SHA-256 of the given byte strings, concatenated. node:crypto is the fastest here. */
@@ -9,18 +10,13 @@ export function sha256(...parts: (Uint8Array | string)[]): Uint8Array {
 }
 
 export function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
-  return out;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
+
+const HEX_RE = /^(?:[0-9a-fA-F]{2})*$/;
 
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
-    throw new TypeError("not a hex string");
-  }
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
+  if (!HEX_RE.test(hex)) throw new TypeError("not a hex string");
+  const buf = Buffer.from(hex, "hex");
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));

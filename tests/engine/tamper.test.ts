@@ -8,6 +8,7 @@ import { decodeEventHeader, decodeEventPayload } from "../../src/engine/codec.ts
 import { Engine, storePath } from "../../src/engine/engine.ts";
 import { eventHash } from "../../src/engine/event_hash.ts";
 import { eventKey, headKey } from "../../src/engine/keys.ts";
+import { decodeHead, replaceHead } from "../../src/engine/codec.ts";
 import type { EventRecord, VerifyResult } from "../../src/engine/types.ts";
 import { openRocksStorage } from "../../src/store/rocksdb.ts";
 import type { Storage } from "../../src/store/storage.ts";
@@ -233,13 +234,14 @@ Deno.test("tamper: two events swapped (reordered)", async () => {
 Deno.test("tamper: the head's merkle_root replaced", async () => {
   const forgedRoot = "ab".repeat(32);
   const result = await tamperAndVerify(async (storage, { records }) => {
-    const head = JSON.parse(dec.decode(await storage.get(headKey(TYPE, ID))));
+    const value = (await storage.get(headKey(TYPE, ID)))!;
+    const head = decodeHead(value);
     assertEquals(head.merkle_root, records[N - 1].merkle_root);
     head.merkle_root = forgedRoot;
     await storage.write([{
       type: "put",
       key: headKey(TYPE, ID),
-      value: enc.encode(JSON.stringify(head)),
+      value: replaceHead(value, head),
     }], { sync: true });
   });
   assertBadAt(result, N, /root/);
@@ -262,12 +264,13 @@ Deno.test("tamper: a consistent rollback (event and head) verifies as the shorte
   let previousRoot = "";
   const result = await tamperAndVerify(async (storage, { records }) => {
     previousRoot = records[N - 2].merkle_root;
-    const head = JSON.parse(dec.decode(await storage.get(headKey(TYPE, ID))));
+    const value = (await storage.get(headKey(TYPE, ID)))!;
+    const head = decodeHead(value);
     head.version = N - 1;
     head.merkle_root = previousRoot;
     await storage.write([
       { type: "del", key: eventKey(TYPE, ID, N) },
-      { type: "put", key: headKey(TYPE, ID), value: enc.encode(JSON.stringify(head)) },
+      { type: "put", key: headKey(TYPE, ID), value: replaceHead(value, head) },
     ], { sync: true });
   });
   assertEquals(result.verified, true, result.reason);
