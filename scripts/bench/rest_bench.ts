@@ -1,0 +1,524 @@
+/**
+ * Server benchmarks (targets 4a–4c): the real `dbx` server over REST against PostgreSQL 15,
+ * the in-process engine and the raw RocksDB binding, all driven by the one load generator
+ * (load.ts), side by side in one run, with the same payload (PAYLOAD of engine_bench.ts).
+ *
+ * Targets:
+ * 4a `REST 64c vs PostgreSQL 64c` ≥ 1.5 — 64 concurrent clients appending single events.
+ *   EventDBX: the real server as a subprocess (`dbx start --foreground --host 127.0.0.1
+ *   --port 0` on a fresh data dir with a DEK set by `dbx config` and a token from `dbx token
+ *   generate`); each worker POSTs `{"event_type":"updated","payload":…}` to
+ *   `/v1/aggregates/bench/w-<n>/events` with the Bearer token over keep-alive connections
+ *   (Deno's fetch pools them), and every response must be 201.
+ *   PostgreSQL: a throwaway PostgreSQL 15 server (postgres.ts: Debian package, loopback,
+ *   fsync=on, synchronous_commit=on) with
+ *   `events(aggregate_type, aggregate_id, version, event_type, payload jsonb, created_at)`
+ *   and `UNIQUE (aggregate_type, aggregate_id, version)`; 64 workers, each with its own
+ *   connection (`pg.Client` from npm:pg) and its own aggregate with a client-side
+ *   version counter, run a named (prepared once per connection) INSERT per event, each its
+ *   own synchronously committed transaction.
+ * 4b `REST 64c vs engine in-process 64c` ≥ 0.5 — the same 64 workers calling
+ *   `engine.append` on an `Engine` opened in this process (HTTP, JSON and auth at most
+ *   halve the rate).
+ * 4c `REST sequential vs raw synced put` ≥ 0.8 — one worker over REST against one worker
+ *   doing `storage.write([{put}], {sync: true})` on the raw binding (`openRocksStorage`),
+ *   the value a copy of a real engine-encoded event of the same payload.
+ *
+ * Method: every target is warmed up first. The 64-client targets then run R rounds of a
+ * fixed duration each, the order of the three rotating every round (each target takes
+ * each slot once when R = 3) so drift and background compaction hit all alike; the
+ * sequential pair alternates, order flipped every round. Rates are total events over total
+ * time of a target's rounds; p50/p99 pool every operation's latency. When PostgreSQL cannot
+ * be started, 4a is recorded as skipped (informational, never a pass) with the reason.
+ */
+import { Buffer } from "node:buffer";
+// The PostgreSQL client is only needed by this benchmark (pinned in deno.json).
+import pg from "pg";
+import pgPackage from "pg/package.json" with { type: "json" };
+import { Engine, storePath } from "../../src/engine/engine.ts";
+import { eventKey } from "../../src/engine/keys.ts";
+import type { AppendInput } from "../../src/engine/types.ts";
+import { openRocksStorage } from "../../src/store/rocksdb.ts";
+import { PAYLOAD, randomDek } from "./engine_bench.ts";
+import {
+  type BenchContext,
+  DENO_CONFIG,
+  fmtMs,
+  fmtRate,
+  fmtRatio,
+  here,
+  type Suite,
+} from "./harness.ts";
+import { combine, type LoadResult, type Operation, runLoad } from "./load.ts";
+import { type PostgresServer, startPostgres } from "./postgres.ts";
+
+const WORKERS = 64;
+const AGGREGATE_TYPE = "bench";
+const EVENT_TYPE = "updated";
+const MAIN_TS = here("../../main.ts");
+
+/** Official sizes, and the reduced ones of `--quick`. */
+function sizes(quick: boolean) {
+  return quick
+    ? { rounds: 3, concurrentMs: 600, sequentialMs: 600, warmupMs: 300 }
+    : { rounds: 3, concurrentMs: 2500, sequentialMs: 2000, warmupMs: 1000 };
+}
+
+/** The part of pg.Client this suite uses (the npm package ships no types). */
+interface PgClient {
+  connect(): Promise<void>;
+  query(query: string | { name?: string; text: string; values?: unknown[] }): Promise<unknown>;
+  end(): Promise<void>;
+}
+
+const CREATE_TABLE = `CREATE TABLE events (
+  aggregate_type text NOT NULL,
+  aggregate_id text NOT NULL,
+  version bigint NOT NULL,
+  event_type text NOT NULL,
+  payload jsonb NOT NULL,
+  created_at timestamptz NOT NULL,
+  UNIQUE (aggregate_type, aggregate_id, version)
+)`;
+
+const INSERT_EVENT = "INSERT INTO events(aggregate_type, aggregate_id, version, event_type, " +
+  "payload, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, now())";
+
+/** One thing the load generator drives. */
+interface Target {
+  label: string;
+  op: Operation;
+}
+
+// --- the dbx server as a subprocess --------------------------------------------
+
+interface DbxServer {
+  baseUrl: string;
+  token: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Run one `dbx` CLI command to completion; its stdout. */
+async function dbx(args: string[]): Promise<string> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", DENO_CONFIG, MAIN_TS, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  if (!output.success) {
+    throw new Error(
+      `dbx ${args[0]} failed (exit ${output.code}): ${decoder.decode(output.stderr).trim()}`,
+    );
+  }
+  return decoder.decode(output.stdout);
+}
+
+/** Keep reading a child's stream so it never blocks; remember the tail for error messages. */
+function drain(stream: ReadableStream<Uint8Array>, tail: { text: string }): void {
+  stream.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(chunk) {
+        tail.text = (tail.text + chunk).slice(-4000);
+      },
+    }),
+  ).catch(() => {});
+}
+
+/**
+ * Configure a fresh data dir (DEK, one token), start `dbx start --foreground` on a port the
+ * OS picks, and wait until its PID file names it and `/health` answers.
+ */
+async function startDbx(dataDir: string): Promise<DbxServer> {
+  const dek = Buffer.from(randomDek()).toString("base64");
+  await dbx(["config", "--dek", dek, "--data-dir", dataDir]);
+  const token = (await dbx([
+    "token",
+    "generate",
+    "--group",
+    "bench",
+    "--user",
+    "bench",
+    "--data-dir",
+    dataDir,
+  ])).trim();
+  if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) {
+    throw new Error("dbx token generate printed no token");
+  }
+
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      DENO_CONFIG,
+      MAIN_TS,
+      "start",
+      "--foreground",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--data-dir",
+      dataDir,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = { text: "" };
+  drain(child.stdout, output);
+  drain(child.stderr, output);
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  // The bench runner's Ctrl-C handler exits without awaiting cleanups: take the server down.
+  const onUnload = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  };
+  globalThis.addEventListener("unload", onUnload);
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      globalThis.removeEventListener("unload", onUnload);
+      if (exited) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => exited || child.kill("SIGKILL"), 30_000);
+      const { code, signal } = await status;
+      clearTimeout(timer);
+      if (code !== 0) {
+        throw new Error(
+          `dbx server exited with ${signal ?? `code ${code}`} on SIGTERM: ${output.text.trim()}`,
+        );
+      }
+    })();
+    return stopping;
+  };
+
+  try {
+    const deadline = Date.now() + 60_000;
+    let port = 0;
+    while (port === 0) {
+      if (exited) throw new Error(`dbx start exited early: ${output.text.trim()}`);
+      if (Date.now() > deadline) throw new Error(`dbx start did not come up: ${output.text}`);
+      try {
+        const info = JSON.parse(await Deno.readTextFile(`${dataDir}/dbx.pid`));
+        if (info.pid === child.pid && info.port > 0) port = info.port;
+      } catch {
+        // Not written yet (it is written once the listener is up).
+      }
+      if (port === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const health = await fetch(`${baseUrl}/health`);
+    await health.body?.cancel();
+    if (!health.ok) throw new Error(`GET /health answered ${health.status}`);
+    return { baseUrl, token, pid: child.pid, stop };
+  } catch (err) {
+    await stop().catch(() => {});
+    throw err;
+  }
+}
+
+// --- targets -------------------------------------------------------------------
+
+function restTarget(server: DbxServer, aggregateId: (worker: number) => string): Target {
+  const urls = Array.from(
+    { length: WORKERS },
+    (_, w) => `${server.baseUrl}/v1/aggregates/${AGGREGATE_TYPE}/${aggregateId(w)}/events`,
+  );
+  const headers = {
+    authorization: `Bearer ${server.token}`,
+    "content-type": "application/json",
+  };
+  return {
+    label: "REST",
+    op: async (worker) => {
+      const response = await fetch(urls[worker], {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ event_type: EVENT_TYPE, payload: PAYLOAD }),
+      });
+      // Reading the body to the end returns the connection to the keep-alive pool.
+      const text = await response.text();
+      if (response.status !== 201) {
+        throw new Error(`REST append answered ${response.status}: ${text.slice(0, 300)}`);
+      }
+    },
+  };
+}
+
+interface PostgresTarget extends Target {
+  settings: Record<string, string>;
+  close(): Promise<void>;
+}
+
+async function postgresTarget(server: PostgresServer): Promise<PostgresTarget> {
+  const clients: PgClient[] = [];
+  const close = async () => {
+    await Promise.all(clients.splice(0).map((c) => c.end().catch(() => {})));
+  };
+  try {
+    for (let w = 0; w < WORKERS; w++) {
+      const client: PgClient = new pg.Client({
+        host: server.host,
+        port: server.port,
+        user: server.user,
+        database: server.database,
+      });
+      await client.connect();
+      clients.push(client);
+    }
+    await clients[0].query(CREATE_TABLE);
+    const shown: Record<string, string> = {};
+    for (const name of ["fsync", "synchronous_commit", "wal_sync_method", "commit_delay"]) {
+      const result = await clients[0].query(`SHOW ${name}`) as { rows: Record<string, string>[] };
+      shown[name] = result.rows[0][name];
+    }
+    if (shown.fsync !== "on" || shown.synchronous_commit !== "on") {
+      throw new Error(`PostgreSQL is not durable: ${JSON.stringify(shown)}`);
+    }
+    const versions = new Array<number>(WORKERS).fill(0);
+    return {
+      label: "PostgreSQL",
+      settings: shown,
+      close,
+      op: (worker) =>
+        clients[worker].query({
+          name: "append_event",
+          text: INSERT_EVENT,
+          values: [
+            AGGREGATE_TYPE,
+            `w-${worker}`,
+            ++versions[worker],
+            EVENT_TYPE,
+            JSON.stringify(PAYLOAD),
+          ],
+        }),
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function engineTarget(engine: Engine): Target {
+  const inputs: AppendInput[] = Array.from({ length: WORKERS }, (_, w) => ({
+    aggregate_type: AGGREGATE_TYPE,
+    aggregate_id: `w-${w}`,
+    event_type: EVENT_TYPE,
+    payload: PAYLOAD,
+  }));
+  // The server records who appended; so does this, to store the same bytes.
+  const options = { issued_by: { group: "bench", user: "bench" } };
+  return { label: "engine", op: (worker) => engine.append(inputs[worker], options) };
+}
+
+// --- reporting -----------------------------------------------------------------
+
+function describe(result: LoadResult): string {
+  return `${fmtRate(result.opsPerSecond)}, p50 ${fmtMs(result.p50Ms)} p99 ${fmtMs(result.p99Ms)}`;
+}
+
+function numbers(result: LoadResult, rounds: LoadResult[]) {
+  return {
+    events: result.ops,
+    elapsed_ms: result.elapsedMs,
+    events_per_s: result.opsPerSecond,
+    p50_ms: result.p50Ms,
+    p99_ms: result.p99Ms,
+    round_events_per_s: rounds.map((r) => r.opsPerSecond),
+  };
+}
+
+// --- the suite -------------------------------------------------------------------
+
+async function runRest(ctx: BenchContext): Promise<void> {
+  const size = sizes(ctx.quick);
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    ctx.log("starting the dbx server");
+    const server = await startDbx(await ctx.tempDir("rest-server"));
+    cleanups.push(() => server.stop());
+    ctx.log(`dbx server pid ${server.pid} at ${server.baseUrl}`);
+
+    const engine = await Engine.open({
+      dataDir: await ctx.tempDir("rest-engine"),
+      dek: randomDek(),
+    });
+    cleanups.push(() => engine.close());
+
+    let postgres: PostgresTarget | undefined;
+    let pgServer: PostgresServer | undefined;
+    let pgSkipped = "";
+    try {
+      pgServer = await startPostgres({ log: (m) => ctx.log(m) });
+      cleanups.push(() => pgServer!.stop());
+      postgres = await postgresTarget(pgServer);
+      cleanups.push(() => postgres!.close());
+      ctx.log(
+        `PostgreSQL settings: ${
+          Object.entries(postgres.settings).map(([k, v]) => `${k}=${v}`).join(", ")
+        }; client npm:pg@${pgPackage.version}, ${WORKERS} connections`,
+      );
+    } catch (err) {
+      pgSkipped = (err as Error).message.split("\n")[0];
+      ctx.log(`PostgreSQL unavailable, target 4a will be SKIPPED: ${pgSkipped}`);
+    }
+
+    // --- 64 concurrent clients: REST, PostgreSQL, engine, rotating order ---------------
+    const targets: Target[] = [restTarget(server, (w) => `w-${w}`), engineTarget(engine)];
+    if (postgres) targets.splice(1, 0, postgres);
+    for (const target of targets) {
+      const warm = await runLoad({ workers: WORKERS, durationMs: size.warmupMs, op: target.op });
+      ctx.log(`warm-up ${target.label} 64c: ${describe(warm)}`);
+    }
+    const concurrent = new Map<string, LoadResult[]>(targets.map((t) => [t.label, []]));
+    for (let r = 0; r < size.rounds; r++) {
+      for (let i = 0; i < targets.length; i++) {
+        const target = targets[(i + r) % targets.length];
+        const result = await runLoad({
+          workers: WORKERS,
+          durationMs: size.concurrentMs,
+          op: target.op,
+        });
+        concurrent.get(target.label)!.push(result);
+        ctx.log(`round ${r + 1} ${target.label} 64c: ${describe(result)}`);
+      }
+    }
+    const total = (label: string) => combine(concurrent.get(label)!);
+    const rest = total("REST");
+    const inProcess = total("engine");
+
+    if (postgres && pgServer) {
+      const pgTotal = total("PostgreSQL");
+      ctx.record({
+        id: "4a",
+        title: "REST 64c vs PostgreSQL 64c",
+        measured: describe(rest),
+        baseline: describe(pgTotal),
+        ratio: rest.opsPerSecond / pgTotal.opsPerSecond,
+        comparison: ">=",
+        threshold: 1.5,
+        details: {
+          workers: WORKERS,
+          rounds: size.rounds,
+          round_ms: size.concurrentMs,
+          rest: numbers(rest, concurrent.get("REST")!),
+          postgres: numbers(pgTotal, concurrent.get("PostgreSQL")!),
+          postgres_version: pgServer.version,
+          postgres_settings: postgres.settings,
+          pg_client: `npm:pg@${pgPackage.version}`,
+        },
+      });
+    } else {
+      ctx.record({
+        id: "4a",
+        title: "REST 64c vs PostgreSQL 64c — SKIPPED (PostgreSQL unavailable)",
+        measured: describe(rest),
+        baseline: `skipped: ${pgSkipped}`.slice(0, 80),
+        ratio: NaN,
+        comparison: ">=",
+        threshold: 1.5,
+        informational: true,
+        details: { skipped: true, reason: pgSkipped, rest: numbers(rest, concurrent.get("REST")!) },
+      });
+    }
+    ctx.record({
+      id: "4b",
+      title: "REST 64c vs engine in-process 64c",
+      measured: describe(rest),
+      baseline: describe(inProcess),
+      ratio: rest.opsPerSecond / inProcess.opsPerSecond,
+      comparison: ">=",
+      threshold: 0.5,
+      details: {
+        workers: WORKERS,
+        rounds: size.rounds,
+        round_ms: size.concurrentMs,
+        rest: numbers(rest, concurrent.get("REST")!),
+        engine: numbers(inProcess, concurrent.get("engine")!),
+      },
+    });
+    // PostgreSQL is done: free its CPU and memory before the latency-sensitive part.
+    await postgres?.close();
+    await pgServer?.stop();
+
+    // --- one sequential client: REST vs raw synced put -----------------------------
+    const sample = await engine.storage.get(eventKey(AGGREGATE_TYPE, "w-0", 1));
+    if (!sample) throw new Error("the in-process engine stored no event to copy");
+    const value = Uint8Array.from(sample);
+    const storage = await openRocksStorage(storePath(await ctx.tempDir("rest-raw")));
+    cleanups.push(() => storage.close());
+    let seq = 0;
+    const raw: Target = {
+      label: "raw",
+      op: () =>
+        storage.write([
+          { type: "put", key: eventKey(AGGREGATE_TYPE, "raw", ++seq), value },
+        ], { sync: true }),
+    };
+    const sequentialRest = restTarget(server, () => "seq-1");
+    const pair = [sequentialRest, raw];
+    for (const target of pair) {
+      await runLoad({ workers: 1, durationMs: size.warmupMs / 2, op: target.op });
+    }
+    const sequential = new Map<string, LoadResult[]>(pair.map((t) => [t.label, []]));
+    for (let r = 0; r < size.rounds * 2; r++) {
+      for (const target of r % 2 === 0 ? pair : [...pair].reverse()) {
+        const result = await runLoad({ workers: 1, durationMs: size.sequentialMs, op: target.op });
+        sequential.get(target.label)!.push(result);
+        ctx.log(`round ${r + 1} ${target.label} sequential: ${describe(result)}`);
+      }
+    }
+    const restSeq = combine(sequential.get("REST")!);
+    const rawSeq = combine(sequential.get("raw")!);
+    ctx.record({
+      id: "4c",
+      title: "REST sequential vs raw synced put",
+      measured: describe(restSeq),
+      baseline: describe(rawSeq),
+      ratio: restSeq.opsPerSecond / rawSeq.opsPerSecond,
+      comparison: ">=",
+      threshold: 0.8,
+      details: {
+        rounds: size.rounds * 2,
+        round_ms: size.sequentialMs,
+        value_bytes: value.length,
+        rest: numbers(restSeq, sequential.get("REST")!),
+        raw: numbers(rawSeq, sequential.get("raw")!),
+      },
+    });
+    ctx.log(
+      `ratios: 4b ${fmtRatio(rest.opsPerSecond / inProcess.opsPerSecond)}, 4c ${
+        fmtRatio(restSeq.opsPerSecond / rawSeq.opsPerSecond)
+      }`,
+    );
+  } finally {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (err) {
+        ctx.log(`warning: cleanup failed: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+/** Register in main.ts with `...restSuites` in SUITES. */
+export const restSuites: Suite[] = [
+  {
+    name: "rest",
+    description:
+      "4a–4c: REST appends (64c) vs PostgreSQL 15 and the in-process engine; sequential vs raw put",
+    run: runRest,
+  },
+];
