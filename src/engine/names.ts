@@ -20,7 +20,8 @@ export function validateName(what: string, value: unknown): string {
   if (typeof value !== "string" || value.length === 0) {
     throw new DbxError("invalid_input", `${what} must be a non-empty string`);
   }
-  if (encoder.encode(value).length > MAX_NAME_BYTES) {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short names need no encoding to be counted.
+  if (value.length * 3 > MAX_NAME_BYTES && encoder.encode(value).length > MAX_NAME_BYTES) {
     throw new DbxError("invalid_input", `${what} is longer than ${MAX_NAME_BYTES} bytes`);
   }
   if (CONTROL.test(value)) {
