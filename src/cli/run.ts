@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { Command, CommanderError } from "commander";
 import { isDbxError } from "../errors.ts";
 import { CliExit } from "./exit.ts";
@@ -13,9 +14,17 @@ export function redactUnknownOption(message: string): string {
   return message.replace(/(unknown option '[^'=]+)=[^']*'/g, "$1=…'");
 }
 
+/**
+ * The name to show in usage: `eventdbx` when the binary was installed under
+ * that (older) name, else `dbx`. Under `deno run` the executable is `deno`.
+ */
+export function programName(executable = Deno.execPath()): string {
+  return basename(executable).replace(/\.exe$/i, "") === "eventdbx" ? "eventdbx" : "dbx";
+}
+
 /** Build the `dbx` command tree. */
 export function buildProgram(): Command {
-  const program = new Command("dbx")
+  const program = new Command(programName())
     .description("EventDBX: an event-sourced, append-only, verifiable write-side database")
     .version(VERSION, "-V, --version")
     .showSuggestionAfterError(true)

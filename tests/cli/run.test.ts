@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { redactUnknownOption } from "../../src/cli/run.ts";
+import { programName, redactUnknownOption } from "../../src/cli/run.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -29,4 +29,11 @@ Deno.test("cli: redaction keeps messages without a value intact", () => {
     redactUnknownOption("error: unknown option '--x=1'\n"),
     "error: unknown option '--x=…'\n",
   );
+});
+
+Deno.test("cli: eventdbx is accepted as the binary's name", () => {
+  assert.equal(programName("/usr/local/bin/eventdbx"), "eventdbx");
+  assert.equal(programName("C:\\bin\\eventdbx.exe".replaceAll("\\", "/")), "eventdbx");
+  assert.equal(programName("/usr/local/bin/dbx"), "dbx");
+  assert.equal(programName("/usr/bin/deno"), "dbx");
 });
