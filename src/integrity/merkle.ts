@@ -6,7 +6,7 @@
  * duplicated. The empty tree hashes to SHA-256("").
  */
 import { sha256 } from "./sha256.ts";
-import { sha256Small, SMALL_MAX } from "./sha256_small.ts";
+import { sha256Node, sha256Small, SMALL_MAX } from "./sha256_small.ts";
 
 const LEAF_PREFIX = new Uint8Array([0]);
 
@@ -16,6 +16,7 @@ export function leafHash(data: Uint8Array): Uint8Array {
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
+  if (left.length === 32 && right.length === 32) return sha256Node(left, right);
   if (left.length + right.length < SMALL_MAX) return sha256Small(1, left, right);
   return sha256(Uint8Array.of(1), left, right);
 }
@@ -69,7 +70,15 @@ export function appendLeaf(frontier: Frontier, leaf: Uint8Array): Frontier {
 export function frontierRoot(frontier: Frontier): Uint8Array {
   const { nodes } = frontier;
   if (nodes.length === 0) return EMPTY_ROOT;
-  let root = nodes[nodes.length - 1];
-  for (let i = nodes.length - 2; i >= 0; i--) root = nodeHash(nodes[i], root);
-  return root;
+  if (nodes.length === 1) return nodes[0];
+  // One buffer carries the fold: no allocation per intermediate node.
+  const root = new Uint8Array(32);
+  if (nodes.every((n) => n.length === 32)) {
+    sha256Node(nodes[nodes.length - 2], nodes[nodes.length - 1], root);
+    for (let i = nodes.length - 3; i >= 0; i--) sha256Node(nodes[i], root, root);
+    return root;
+  }
+  let folded = nodes[nodes.length - 1];
+  for (let i = nodes.length - 2; i >= 0; i--) folded = nodeHash(nodes[i], folded);
+  return folded;
 }

@@ -94,18 +94,28 @@ function compress(block: Uint8Array, offset: number): void {
     const j = offset + i * 4;
     W[i] = (block[j] << 24) | (block[j + 1] << 16) | (block[j + 2] << 8) | block[j + 3];
   }
+  expand(W);
+  rounds(W);
+}
+
+/** Message schedule words 16..63 from words 0..15. */
+function expand(w: Int32Array): void {
   for (let i = 16; i < 64; i++) {
-    const w15 = W[i - 15];
-    const w2 = W[i - 2];
+    const w15 = w[i - 15];
+    const w2 = w[i - 2];
     const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
     const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
-    W[i] = (W[i - 16] + s0 + W[i - 7] + s1) | 0;
+    w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
   }
+}
+
+/** The 64 compression rounds over a full schedule, folded into H. */
+function rounds(w: Int32Array, base = 0): void {
   let a = H[0], b = H[1], c = H[2], d = H[3], e = H[4], f = H[5], g = H[6], h = H[7];
   for (let i = 0; i < 64; i++) {
     const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
     const ch = (e & f) ^ (~e & g);
-    const t1 = (h + S1 + ch + K[i] + W[i]) | 0;
+    const t1 = (h + S1 + ch + K[i] + w[base + i]) | 0;
     const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
     const maj = (a & b) ^ (a & c) ^ (b & c);
     const t2 = (S0 + maj) | 0;
@@ -126,6 +136,70 @@ function compress(block: Uint8Array, offset: number): void {
   H[5] = (H[5] + f) | 0;
   H[6] = (H[6] + g) | 0;
   H[7] = (H[7] + h) | 0;
+}
+
+/**
+ * A 65-byte message (an RFC 9162 node: 0x01 || left || right) ends in a second
+ * block that is all padding except its first byte, the last byte of `right`.
+ * Its schedule takes one of 256 values: computed once, it saves one expansion
+ * per node hash.
+ */
+const NODE_TAIL_SCHEDULES = (() => {
+  const table = new Int32Array(256 * 64);
+  const w = new Int32Array(64);
+  for (let last = 0; last < 256; last++) {
+    w.fill(0);
+    w[0] = (last << 24) | 0x800000;
+    w[15] = 65 * 8;
+    expand(w);
+    table.set(w, last * 64);
+  }
+  return table;
+})();
+
+function output(out: Uint8Array = new Uint8Array(32)): Uint8Array {
+  for (let i = 0; i < 8; i++) {
+    const v = H[i];
+    out[i * 4] = v >>> 24;
+    out[i * 4 + 1] = (v >>> 16) & 0xff;
+    out[i * 4 + 2] = (v >>> 8) & 0xff;
+    out[i * 4 + 3] = v & 0xff;
+  }
+  return out;
+}
+
+/**
+ * SHA-256(0x01 || left || right) for two 32-byte hashes: an RFC 9162 node.
+ * `out` may be `left` or `right` (both are read first): folds can reuse one
+ * buffer instead of allocating per node.
+ *
+ * @example
+ * ```ts
+ * const parent = sha256Node(leftChild, rightChild);
+ * ```
+ */
+export function sha256Node(
+  left: Uint8Array,
+  right: Uint8Array,
+  out: Uint8Array = new Uint8Array(32),
+): Uint8Array {
+  // First block: 0x01, left[0..31], right[0..30], read as big-endian words.
+  W[0] = (1 << 24) | (left[0] << 16) | (left[1] << 8) | left[2];
+  for (let i = 1; i < 8; i++) {
+    const j = i * 4 - 1;
+    W[i] = (left[j] << 24) | (left[j + 1] << 16) | (left[j + 2] << 8) | left[j + 3];
+  }
+  W[8] = (left[31] << 24) | (right[0] << 16) | (right[1] << 8) | right[2];
+  for (let i = 9; i < 16; i++) {
+    const j = (i - 8) * 4 - 1;
+    W[i] = (right[j] << 24) | (right[j + 1] << 16) | (right[j + 2] << 8) | right[j + 3];
+  }
+  const last = right[31];
+  H.set(IV);
+  expand(W);
+  rounds(W);
+  rounds(NODE_TAIL_SCHEDULES, last * 64);
+  return output(out);
 }
 
 /** Largest message this module hashes (it must fit three blocks with padding). */
@@ -155,13 +229,5 @@ export function sha256Small(prefix: number, a: Uint8Array, b?: Uint8Array): Uint
   BLOCK[end - 1] = bits & 0xff;
   H.set(IV);
   for (let i = 0; i < blocks; i++) compress(BLOCK, i * 64);
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 8; i++) {
-    const v = H[i];
-    out[i * 4] = v >>> 24;
-    out[i * 4 + 1] = (v >>> 16) & 0xff;
-    out[i * 4 + 2] = (v >>> 8) & 0xff;
-    out[i * 4 + 3] = v & 0xff;
-  }
-  return out;
+  return output();
 }
