@@ -8,8 +8,8 @@
 import { join } from "node:path";
 import { open as openSealed, seal } from "../crypto/aead.ts";
 import { DbxError } from "../errors.ts";
-import { appendLeaf, emptyFrontier, frontierRoot, leafHash } from "../integrity/merkle.ts";
-import { fromHex, toHex } from "../integrity/sha256.ts";
+import { leafHash } from "../integrity/merkle.ts";
+import { fromHex } from "../integrity/sha256.ts";
 import {
   buildConsistencyProof,
   buildInclusionProof,
@@ -22,14 +22,12 @@ import type { Storage } from "../store/storage.ts";
 import {
   decodeEvent,
   decodeEventHeader,
-  decodeEventPayload,
   decodeHead,
   decodeHeadState,
   decodePositionRun,
   openJson,
   type StoredHead,
 } from "./codec.ts";
-import { eventHash } from "./event_hash.ts";
 import {
   counterKey,
   eventKey,
@@ -57,6 +55,7 @@ import type {
   Page,
   VerifyResult,
 } from "./types.ts";
+import { verifyAggregate } from "./verify.ts";
 import { type ControlOp, Writer } from "./writer.ts";
 
 export interface EngineOptions {
@@ -410,64 +409,7 @@ export class Engine {
   async verify(type: string, id: string): Promise<VerifyResult> {
     const headBytes = await this.storage.get(headKey(type, id));
     if (!headBytes) throw notFound(type, id);
-    const head = decodeHead(headBytes);
-    const result = (
-      firstBad: number | undefined,
-      reason?: string,
-      root?: string,
-    ): VerifyResult => ({
-      aggregate_type: type,
-      aggregate_id: id,
-      version: head.version,
-      merkle_root: root ?? head.merkle_root,
-      verified: firstBad === undefined,
-      ...(firstBad === undefined ? {} : { first_bad_version: firstBad, reason }),
-    });
-    let frontier = emptyFrontier();
-    let expected = 1;
-    for await (const [key, value] of this.storage.range(eventRange(type, id))) {
-      const keyVersion = parseAggregatePart(key.subarray(1)).version;
-      if (keyVersion !== expected) {
-        return result(expected, `event ${expected} is missing`);
-      }
-      let record: EventRecord;
-      try {
-        const header = decodeEventHeader(value);
-        record = {
-          aggregate_type: type,
-          aggregate_id: id,
-          event_type: header.event_type,
-          payload: decodeEventPayload(value, key, this.#dek),
-          metadata: header.metadata,
-          version: header.version,
-          hash: header.hash,
-          merkle_root: header.merkle_root,
-          position: header.position,
-        };
-      } catch {
-        return result(expected, `event ${expected} cannot be read or decrypted (altered data)`);
-      }
-      if (record.version !== expected) {
-        return result(expected, `event ${expected} is stored as version ${record.version}`);
-      }
-      if (eventHash(record) !== record.hash) {
-        return result(expected, `event ${expected} does not match its hash`);
-      }
-      frontier = appendLeaf(frontier, leafHash(fromHex(record.hash)));
-      if (toHex(frontierRoot(frontier)) !== record.merkle_root) {
-        return result(expected, `the Merkle root stored with event ${expected} does not match`);
-      }
-      expected++;
-    }
-    const count = expected - 1;
-    if (count !== head.version) {
-      return result(count + 1, `the aggregate has version ${head.version} but ${count} events`);
-    }
-    const root = toHex(frontierRoot(frontier));
-    if (root !== head.merkle_root) {
-      return result(head.version, "the aggregate's Merkle root does not match its events", root);
-    }
-    return result(undefined);
+    return await verifyAggregate(this.storage, this.#dek, type, id, decodeHead(headBytes));
   }
 
   /** Leaf hashes (RFC 9162) of versions [from, to] of an aggregate; reads headers only. */
