@@ -53,7 +53,9 @@ export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint
     const decipher = createDecipheriv("aes-256-gcm", key, nonce);
     decipher.setAAD(aad);
     decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(body), decipher.final()]);
+    const plain = decipher.update(body);
+    const rest = decipher.final();
+    return rest.length === 0 ? plain : Buffer.concat([plain, rest]);
   } catch {
     throw new DbxError(
       "wrong_key",

@@ -1,5 +1,5 @@
 import { canonicalJson } from "../integrity/canonical_json.ts";
-import { sha256, toHex } from "../integrity/sha256.ts";
+import { createHash } from "node:crypto";
 import type { EventRecord } from "./types.ts";
 
 /**
@@ -13,12 +13,12 @@ export function eventHash(
     "aggregate_type" | "aggregate_id" | "event_type" | "payload" | "metadata" | "version"
   >,
 ): string {
-  return toHex(sha256(canonicalJson({
+  return createHash("sha256").update(canonicalJson({
     aggregate_type: record.aggregate_type,
     aggregate_id: record.aggregate_id,
     event_type: record.event_type,
     payload: record.payload,
     metadata: record.metadata,
     version: record.version,
-  })));
+  })).digest("hex");
 }
