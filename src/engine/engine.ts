@@ -412,24 +412,6 @@ export class Engine {
     return await verifyAggregate(this.storage, this.#dek, type, id, decodeHead(headBytes));
   }
 
-  /** Leaf hashes (RFC 9162) of versions [from, to] of an aggregate; reads headers only. */
-  async leafHashes(type: string, id: string, from: number, to: number): Promise<Uint8Array[]> {
-    const out: Uint8Array[] = [];
-    if (from > to) return out;
-    for await (
-      const [, value] of this.storage.range({
-        gte: eventKey(type, id, from),
-        lte: eventKey(type, id, to),
-      })
-    ) {
-      out.push(leafHash(fromHex(decodeEventHeader(value).hash)));
-    }
-    if (out.length !== to - from + 1) {
-      throw new DbxError("corrupt", `events of ${type}/${id} are missing`);
-    }
-    return out;
-  }
-
   /**
    * Inclusion proof of event `version` in the aggregate's tree of `treeSize`
    * events (default: all of them), checkable without the server.
