@@ -2,8 +2,7 @@
  * Opening the local store for a CLI command: config, DEK and engine.
  */
 import { type Config, dekBytes, loadConfig, type LoadedConfig } from "../config/mod.ts";
-import { type AppendInput, Engine, type EventValidator } from "../engine/mod.ts";
-import { payloadFromPatch } from "../engine/patch.ts";
+import { Engine, type EventValidator } from "../engine/mod.ts";
 import { isDbxError } from "../errors.ts";
 import { SchemaStore } from "../schema/store.ts";
 import { createValidator } from "../schema/validator.ts";
@@ -16,8 +15,6 @@ export interface LocalStore {
   dek: Uint8Array;
   engine: Engine;
   schemas: SchemaStore;
-  /** Validate an event for staging, as the writer would at commit time. */
-  checkStaged(input: AppendInput): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -72,24 +69,6 @@ export async function openLocalStore(
     dek,
     engine,
     schemas,
-    async checkStaged(input) {
-      const current = await engine.getAggregate(input.aggregate_type, input.aggregate_id)
-        .catch((err) => {
-          if (isDbxError(err, "not_found")) return undefined;
-          throw err;
-        });
-      const state = current?.state ?? {};
-      validator({
-        aggregate_type: input.aggregate_type,
-        aggregate_id: input.aggregate_id,
-        event_type: input.event_type,
-        payload: input.patch !== undefined
-          ? payloadFromPatch(state, input.patch)
-          : input.payload ?? {},
-        current_version: current?.version ?? 0,
-        state,
-      });
-    },
     close: () => engine.close(),
   };
 }

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { open as openSealed, seal } from "../crypto/aead.ts";
-import { DbxError } from "../errors.ts";
+import { DbxError, isDbxError } from "../errors.ts";
 import { leafHash } from "../integrity/merkle.ts";
 import { fromHex } from "../integrity/sha256.ts";
 import {
@@ -44,6 +44,7 @@ import {
   snapshotRange,
 } from "./keys.ts";
 import { validateEventId, validateName, validateNote } from "./names.ts";
+import { payloadFromPatch } from "./patch.ts";
 import { foldPayload } from "./state.ts";
 import type {
   AggregateRecord,
@@ -100,6 +101,7 @@ export class Engine {
   #writer: Writer | undefined;
   #listeners = new Set<(records: EventRecord[]) => void>();
   #maxPayloadBytes: number;
+  #validator: EventValidator | undefined;
   #closed = false;
 
   private constructor(storage: Storage, options: EngineOptions, position: number) {
@@ -107,6 +109,7 @@ export class Engine {
     this.readOnly = options.readOnly ?? false;
     this.#dek = options.dek;
     this.#maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
+    this.#validator = options.validator;
     if (!this.readOnly) {
       this.#writer = new Writer({
         storage,
@@ -175,6 +178,31 @@ export class Engine {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Check an event as an append would (input rules, patch, schema validation
+   * against the current state) without writing it: for staging. Works on a
+   * read-only store too.
+   */
+  async check(input: AppendInput): Promise<void> {
+    const checked = this.#checkInput(input);
+    const current = await this.getAggregate(checked.aggregate_type, checked.aggregate_id)
+      .catch((err) => {
+        if (isDbxError(err, "not_found")) return undefined;
+        throw err;
+      });
+    const state = current?.state ?? {};
+    this.#validator?.({
+      aggregate_type: checked.aggregate_type,
+      aggregate_id: checked.aggregate_id,
+      event_type: checked.event_type,
+      payload: checked.patch !== undefined
+        ? payloadFromPatch(state, checked.patch)
+        : checked.payload ?? {},
+      current_version: current?.version ?? 0,
+      state,
+    });
   }
 
   /** Subscribe to committed events, in commit order. Returns an unsubscribe function. */

@@ -992,3 +992,60 @@ Deno.test("reads of a missing aggregate are not_found", async () => {
     assertEquals(await engine.exists("t", "1"), false);
   });
 });
+
+Deno.test("check validates an event as an append would, writes nothing, and works read-only", async () => {
+  // The validator sees the payload after the patch is applied to the current state.
+  const seen: Record<string, unknown>[] = [];
+  const validator = (ctx: { payload: Record<string, unknown> }) => {
+    seen.push(ctx.payload);
+    if (ctx.payload.status === "bad") throw new DbxError("schema_violation", "status is bad");
+  };
+  await withEngine(async (engine, ctx) => {
+    await engine.append(event("patient", "p-1", { status: "ok" }));
+    const before = await engine.lastPosition();
+
+    await engine.check(event("patient", "p-1", { status: "fine" }));
+    await engine.check(event("patient", "p-2", { status: "new aggregate" }));
+    await engine.check(
+      event("patient", "p-1", undefined, {
+        payload: undefined,
+        patch: [{ op: "replace", path: "/status", value: "patched" }],
+      }),
+    );
+    assertEquals(seen.at(-1), { status: "patched" });
+
+    await assertRejects(
+      () => engine.check(event("patient", "p-1", { status: "bad" })),
+      "schema_violation",
+    );
+    await assertRejects(() => engine.check(event("patient", "bad\u0001id")), "invalid_input");
+    await assertRejects(
+      () => engine.check(event("patient", "p-1", {}, { note: "n".repeat(129) })),
+      "invalid_input",
+    );
+    await assertRejects(
+      () =>
+        engine.check(
+          event("patient", "p-1", undefined, {
+            payload: undefined,
+            patch: [{ op: "remove", path: "/status" }],
+          }),
+        ),
+      "invalid_input",
+    );
+    assertEquals(await engine.lastPosition(), before);
+    assertEquals(await engine.exists("patient", "p-2"), false);
+
+    // While another engine holds the lock, a read-only one can still check.
+    const reader = await Engine.open({ dataDir: ctx.dir, dek: ctx.dek, readOnly: true, validator });
+    try {
+      await reader.check(event("patient", "p-1", { status: "fine" }));
+      await assertRejects(
+        () => reader.check(event("patient", "p-1", { status: "bad" })),
+        "schema_violation",
+      );
+    } finally {
+      await reader.close();
+    }
+  }, { validator });
+});

@@ -141,7 +141,7 @@ async function apply(o: ApplyOptions): Promise<void> {
   const input = applyInput(o);
   if (o.stage) {
     const loaded = await loadLocalConfig(o, true);
-    await withLocalStore(o, "read", (store) => store.checkStaged(input));
+    await withLocalStore(o, "read", ({ engine }) => engine.check(input));
     const staged = await readStaged(loaded.dataDir);
     staged.push({ ...input, staged_at: new Date().toISOString() });
     await writeStaged(loaded.dataDir, staged);
