@@ -21,20 +21,20 @@ export interface StoredHead {
   updated_at: string;
   /** Last archive/restore comment, kept for the audit trail. */
   comment?: string;
+  /**
+   * Version the sealed state was taken at (absent: `version`). The state is
+   * resealed only every few versions; readers fold the events after it.
+   */
+  state_version?: number;
 }
 
 /**
- * Head value: u32 length || head JSON (plaintext) || sealed state. One value, so
- * an append touches one key per aggregate, and listings read the head without
- * decrypting the state.
+ * Head value: u32 length || head JSON (plaintext) || sealed state (empty for the
+ * empty state at version 0). One value, so an append touches one key per
+ * aggregate, and listings read the head without decrypting the state.
  */
-export function encodeHeadValue(
-  head: StoredHead,
-  state: Record<string, unknown>,
-  key: Uint8Array,
-  dek: Uint8Array,
-): Uint8Array {
-  return withLengthPrefix(enc.encode(JSON.stringify(head)), sealJson(state, key, dek));
+export function encodeHeadValue(head: StoredHead, sealedState: Uint8Array): Uint8Array {
+  return withLengthPrefix(enc.encode(JSON.stringify(head)), sealedState);
 }
 
 /** The plaintext head part of a head value. */
@@ -42,18 +42,32 @@ export function decodeHead(value: Uint8Array): StoredHead {
   return decodeJson<StoredHead>(prefixed(value, "aggregate head").first, "aggregate head");
 }
 
-/** The state sealed in a head value. */
-export function decodeHeadState(
-  value: Uint8Array,
-  key: Uint8Array,
-  dek: Uint8Array,
-): Record<string, unknown> {
-  return openJson(prefixed(value, "aggregate head").rest, key, dek, "aggregate state");
+/** The sealed state bytes of a head value, as stored. */
+export function sealedHeadState(value: Uint8Array): Uint8Array {
+  return prefixed(value, "aggregate head").rest;
 }
 
 /** Replace the plaintext head part of a head value, keeping its sealed state. */
 export function replaceHead(value: Uint8Array, head: StoredHead): Uint8Array {
-  return withLengthPrefix(enc.encode(JSON.stringify(head)), prefixed(value, "aggregate head").rest);
+  return withLengthPrefix(enc.encode(JSON.stringify(head)), sealedHeadState(value));
+}
+
+/** Seal a state for a head value (the head key is the associated data). */
+export function sealHeadState(
+  state: Record<string, unknown>,
+  key: Uint8Array,
+  dek: Uint8Array,
+): Uint8Array {
+  return sealJson(state, key, dek);
+}
+
+/** Open sealed head state bytes; empty bytes are the empty state. */
+export function openHeadState(
+  sealed: Uint8Array,
+  key: Uint8Array,
+  dek: Uint8Array,
+): Record<string, unknown> {
+  return sealed.length === 0 ? {} : openJson(sealed, key, dek, "aggregate state");
 }
 
 /**

@@ -23,12 +23,12 @@ import {
   decodeEvent,
   decodeEventHeader,
   decodeHead,
-  decodeHeadState,
   decodePositionRun,
   openJson,
   type StoredHead,
 } from "./codec.ts";
 import {
+  aggregatePart,
   counterKey,
   eventKey,
   eventRange,
@@ -44,6 +44,7 @@ import {
   snapshotRange,
 } from "./keys.ts";
 import { validateEventId, validateName, validateNote } from "./names.ts";
+import { headState } from "./head_state.ts";
 import { payloadFromPatch } from "./patch.ts";
 import { foldPayload } from "./state.ts";
 import type {
@@ -221,7 +222,8 @@ export class Engine {
     const value = await this.storage.get(key);
     if (!value) throw notFound(type, id);
     const head = decodeHead(value);
-    const current = this.#aggregateRecord(type, id, head, decodeHeadState(value, key, this.#dek));
+    const state = await headState(this.storage, this.#dek, aggregatePart(type, id), value, head);
+    const current = this.#aggregateRecord(type, id, head, state);
     const version = options.version;
     if (version === undefined || version >= head.version) {
       if (version !== undefined && version > head.version) {
@@ -331,13 +333,11 @@ export class Engine {
   /** Every aggregate with its state, for exports. */
   async *allAggregates(aggregateType?: string): AsyncIterable<AggregateRecord> {
     for await (const [key, value] of this.storage.range(headRange(aggregateType))) {
-      const { type, id } = parseAggregatePart(key.subarray(1));
-      yield this.#aggregateRecord(
-        type,
-        id,
-        decodeHead(value),
-        decodeHeadState(value, key, this.#dek),
-      );
+      const part = key.subarray(1);
+      const { type, id } = parseAggregatePart(part);
+      const head = decodeHead(value);
+      const state = await headState(this.storage, this.#dek, part, value, head);
+      yield this.#aggregateRecord(type, id, head, state);
     }
   }
 

@@ -5,8 +5,9 @@
  * Requests are taken in rounds. A round is prepared (validated, hashed, sealed)
  * in memory on top of the state left by earlier rounds, even while an earlier
  * round is still being synced; every round prepared by then goes into the next
- * synced RocksDB batch (group commit). Compute thus overlaps the fsync, and one
- * fsync acknowledges many requests. Each request succeeds or fails on its own; a
+ * synced RocksDB batch (group commit). Rounds are capped at a few dozen events,
+ * so compute overlaps the fsync even when all clients wait on the same commit,
+ * and one fsync acknowledges many requests. Each request succeeds or fails on its own; a
  * multi-event request is all-or-nothing.
  *
  * State that prepared rounds changed but no write has committed yet is pinned in
@@ -28,14 +29,16 @@ import { LruMap } from "../util/lru_map.ts";
 import {
   decodeEvent,
   decodeHead,
-  decodeHeadState,
   encodeEvent,
   encodeHeadValue,
   encodePositionRun,
+  sealedHeadState,
+  sealHeadState,
   sealJson,
   type StoredHead,
 } from "./codec.ts";
-import { eventHash } from "./event_hash.ts";
+import { eventHashBytes } from "./event_hash.ts";
+import { headState, STATE_SEAL_INTERVAL, stateVersion } from "./head_state.ts";
 import {
   aggregatePart,
   counterKey,
@@ -62,6 +65,9 @@ export interface Head {
   frontier: Frontier;
   root: string;
   state: Record<string, unknown>;
+  /** The state as sealed in the stored head, taken at `stateVersion`. */
+  sealed: Uint8Array;
+  stateVersion: number;
   archived: boolean;
   created_at: string;
   updated_at: string;
@@ -100,6 +106,8 @@ export interface WriterOptions {
 }
 
 const POSITION_META = "position";
+/** Events after which a round is closed (see #roundLength). */
+const ROUND_EVENTS = 32;
 
 export function aggregateId(type: string, id: string): string {
   return `${type}\u0000${id}`;
@@ -219,7 +227,7 @@ export class Writer {
       await Promise.resolve();
       while (this.#queue.length > 0 || this.#writing) {
         if (this.#queue.length > 0) {
-          const jobs = this.#queue.splice(0);
+          const jobs = this.#queue.splice(0, this.#roundLength());
           if (this.#failed) {
             for (const job of jobs) job.reject(this.#refusal());
             continue;
@@ -239,6 +247,23 @@ export class Writer {
       // Same synchronous step as the empty-queue check: no request can slip between.
       this.#draining = false;
     }
+  }
+
+  /**
+   * How many queued jobs the next round takes: up to ROUND_EVENTS events, so the
+   * first round's sync starts while the rest is prepared instead of every waiting
+   * request paying for all of the preparation first. Rounds prepared during a
+   * write still share the next synced batch. A job is never split (a multi-event
+   * request is atomic).
+   */
+  #roundLength(): number {
+    let events = 0;
+    for (let i = 0; i < this.#queue.length; i++) {
+      const job = this.#queue[i];
+      events += job.kind === "append" ? job.inputs.length : 1;
+      if (events >= ROUND_EVENTS) return i + 1;
+    }
+    return this.#queue.length;
   }
 
   /** Write every prepared round in one synced batch; chain the next write after it. */
@@ -342,11 +367,12 @@ export class Writer {
     }
     for (const head of round.heads.values()) {
       const key = partKeys.head(head.part);
-      round.ops.push({
-        type: "put",
-        key,
-        value: encodeHeadValue(storedHead(head), head.state, key, this.#o.dek),
-      });
+      // Every head in a round is the round's own object: it may take the new seal.
+      if (head.version - head.stateVersion >= STATE_SEAL_INTERVAL) {
+        head.sealed = sealHeadState(head.state, key, this.#o.dek);
+        head.stateVersion = head.version;
+      }
+      round.ops.push({ type: "put", key, value: encodeHeadValue(storedHead(head), head.sealed) });
       this.#pendingHeads.set(aggregateId(head.type, head.id), head);
     }
     for (const [name, count] of round.counters) {
@@ -406,9 +432,10 @@ export class Writer {
         const values = await storage.getMany(
           targets.map((t) => partKeys.head(aggregatePart(t.type, t.id))),
         );
-        targets.forEach((t, i) => {
-          fetched.heads.set(aggregateId(t.type, t.id), this.#loadHead(t.type, t.id, values[i]));
-        });
+        await Promise.all(targets.map(async (t, i) => {
+          const head = await this.#loadHead(t.type, t.id, values[i]);
+          fetched.heads.set(aggregateId(t.type, t.id), head);
+        }));
       })(),
       (async () => {
         if (counters.size === 0) return;
@@ -424,7 +451,7 @@ export class Writer {
     return fetched;
   }
 
-  #loadHead(type: string, id: string, value?: Uint8Array): Head {
+  async #loadHead(type: string, id: string, value?: Uint8Array): Promise<Head> {
     const part = aggregatePart(type, id);
     if (!value) {
       return {
@@ -436,12 +463,15 @@ export class Writer {
         frontier: emptyFrontier(),
         root: toHex(frontierRoot(emptyFrontier())),
         state: {},
+        sealed: new Uint8Array(0),
+        stateVersion: 0,
         archived: false,
         created_at: "",
         updated_at: "",
       };
     }
     const stored = decodeHead(value);
+    const state = await headState(this.#o.storage, this.#o.dek, part, value, stored);
     return {
       type,
       id,
@@ -450,7 +480,9 @@ export class Writer {
       version: stored.version,
       frontier: { size: stored.version, nodes: stored.frontier.map(fromHex) },
       root: stored.merkle_root,
-      state: decodeHeadState(value, partKeys.head(part), this.#o.dek),
+      state,
+      sealed: sealedHeadState(value),
+      stateVersion: stateVersion(stored),
       archived: stored.archived,
       created_at: stored.created_at,
       updated_at: stored.updated_at,
@@ -539,8 +571,9 @@ export class Writer {
         metadata,
         version,
       };
-      const hash = eventHash(partial);
-      const frontier = appendLeaf(head.frontier, leafHash(fromHex(hash)));
+      const digest = eventHashBytes(partial);
+      const hash = toHex(digest);
+      const frontier = appendLeaf(head.frontier, leafHash(digest));
       const root = toHex(frontierRoot(frontier));
       const record: EventRecord = { ...partial, hash, merkle_root: root, position };
 
@@ -653,6 +686,7 @@ function storedHead(head: Head): StoredHead {
     updated_at: head.updated_at,
   };
   if (head.comment !== undefined) stored.comment = head.comment;
+  if (head.stateVersion !== head.version) stored.state_version = head.stateVersion;
   return stored;
 }
 

@@ -1,0 +1,53 @@
+/**
+ * The current state of an aggregate from its head value. The head holds the
+ * state sealed at `state_version`; the writer reseals it only every
+ * STATE_SEAL_INTERVAL versions (sealing is a large part of a single append's
+ * cost), so the few events after it are folded in on read.
+ */
+import type { Storage } from "../store/storage.ts";
+import { DbxError } from "../errors.ts";
+import { decodeEventPayload, openHeadState, sealedHeadState, type StoredHead } from "./codec.ts";
+import { partKeys } from "./keys.ts";
+import { foldPayload } from "./state.ts";
+
+/** At most this many events are folded on read; at that distance the writer reseals. */
+export const STATE_SEAL_INTERVAL = 8;
+
+/** Version the sealed state of a head was taken at. */
+export function stateVersion(head: StoredHead): number {
+  return head.state_version ?? head.version;
+}
+
+/**
+ * The state at the head's version: the sealed state plus the events after it.
+ *
+ * @example
+ * ```ts
+ * const state = await headState(storage, dek, part, value, decodeHead(value));
+ * ```
+ */
+export async function headState(
+  storage: Storage,
+  dek: Uint8Array,
+  part: Uint8Array,
+  value: Uint8Array,
+  head: StoredHead,
+): Promise<Record<string, unknown>> {
+  let state = openHeadState(sealedHeadState(value), partKeys.head(part), dek);
+  const from = stateVersion(head) + 1;
+  if (from > head.version) return state;
+  let next = from;
+  for await (
+    const [key, event] of storage.range({
+      gte: partKeys.event(part, from),
+      lte: partKeys.event(part, head.version),
+    })
+  ) {
+    state = foldPayload(state, decodeEventPayload(event, key, dek));
+    next++;
+  }
+  if (next !== head.version + 1) {
+    throw new DbxError("corrupt", "events after the stored aggregate state are missing");
+  }
+  return state;
+}

@@ -1,0 +1,46 @@
+/** The event hash is exactly SHA-256 over the canonical JSON of the six hashed fields. */
+import { createHash } from "node:crypto";
+import { eventHash, eventHashBytes } from "../../src/engine/event_hash.ts";
+import { canonicalJson } from "../../src/integrity/canonical_json.ts";
+import { toHex } from "../../src/integrity/sha256.ts";
+import { assertEquals, assertNotEquals } from "../_helpers/assert.ts";
+
+type Hashed = Parameters<typeof eventHash>[0];
+
+const record: Hashed = {
+  aggregate_type: "patient",
+  aggregate_id: 'p-\u00e9"001',
+  event_type: "patient-added",
+  payload: { z: 1, a: { y: [1, "two", null], b: true }, "\u00fc": 0.5 },
+  metadata: {
+    event_id: "e-1",
+    created_at: "2026-11-23T07:00:00.000Z",
+    issued_by: { group: "g", user: "u" },
+    note: "first",
+  },
+  version: 7,
+};
+
+function reference(r: Hashed): string {
+  const whole = {
+    version: r.version,
+    payload: r.payload,
+    metadata: r.metadata,
+    event_type: r.event_type,
+    aggregate_type: r.aggregate_type,
+    aggregate_id: r.aggregate_id,
+  };
+  return createHash("sha256").update(canonicalJson(whole)).digest("hex");
+}
+
+Deno.test("event hash equals SHA-256 of the canonical JSON of the hashed fields", () => {
+  assertEquals(eventHash(record), reference(record));
+  assertEquals(toHex(eventHashBytes(record)), reference(record));
+});
+
+Deno.test("event hash covers metadata and drops absent optional fields like canonicalJson", () => {
+  const noNote: Hashed = { ...record, metadata: { ...record.metadata, note: undefined } };
+  assertEquals(eventHash(noNote), reference(noNote));
+  assertNotEquals(eventHash(noNote), eventHash(record));
+  assertNotEquals(eventHash({ ...record, version: 8 }), eventHash(record));
+});

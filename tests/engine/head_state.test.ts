@@ -1,0 +1,58 @@
+/**
+ * The head reseals the aggregate state only every STATE_SEAL_INTERVAL versions;
+ * reads (and the writer after a cache eviction) fold the events after it. These
+ * tests check that the state is always the full fold, across cache evictions,
+ * reopening and archive, and that a missing event after the sealed state is an error.
+ */
+import { decodeHead } from "../../src/engine/codec.ts";
+import { STATE_SEAL_INTERVAL } from "../../src/engine/head_state.ts";
+import { eventKey, headKey } from "../../src/engine/keys.ts";
+import type { EventRecord } from "../../src/engine/types.ts";
+import { assert, assertEquals, assertRejects } from "../_helpers/assert.ts";
+import { event, foldEvents, withEngine } from "./helpers.ts";
+
+Deno.test("state equals the fold of every event at each version, across evictions and reopen", async () => {
+  await withEngine(async (engine, ctx) => {
+    const events: EventRecord[] = [];
+    const total = STATE_SEAL_INTERVAL * 3 + 3;
+    for (let i = 1; i <= total; i++) {
+      // A changing field and a field set once per seal interval: both must survive.
+      const payload: Record<string, unknown> = { counter: i };
+      if (i % STATE_SEAL_INTERVAL === 3) payload[`field_${i}`] = `set at ${i}`;
+      events.push(await engine.append(event("patient", "p-1", payload)));
+      // Another aggregate evicts p-1 from the writer's one-entry cache every time.
+      await engine.append(event("patient", `other-${i}`));
+      const current = await engine.getAggregate("patient", "p-1");
+      assertEquals(current.version, i);
+      assertEquals(current.state, foldEvents(events), `state at version ${i}`);
+
+      const head = decodeHead((await engine.storage.get(headKey("patient", "p-1")))!);
+      const sealedAt = head.state_version ?? head.version;
+      assert(head.version - sealedAt < STATE_SEAL_INTERVAL, `state sealed at ${sealedAt}`);
+    }
+    const reopened = await ctx.reopen();
+    assertEquals((await reopened.getAggregate("patient", "p-1")).state, foldEvents(events));
+    await reopened.archive("patient", "p-1", { comment: "done" });
+    await reopened.restore("patient", "p-1", { comment: "again" });
+    events.push(await reopened.append(event("patient", "p-1", { counter: "last" })));
+    assertEquals((await reopened.getAggregate("patient", "p-1")).state, foldEvents(events));
+    const exported = [];
+    for await (const a of reopened.allAggregates("patient")) {
+      if (a.aggregate_id === "p-1") exported.push(a.state);
+    }
+    assertEquals(exported, [foldEvents(events)]);
+  }, { cacheSize: 1 });
+});
+
+Deno.test("a missing event after the sealed state is reported as corruption, not a wrong state", async () => {
+  await withEngine(async (engine) => {
+    await engine.append(event("patient", "p-1", { a: 1 }));
+    await engine.append(event("patient", "p-1", { b: 2 }));
+    const head = decodeHead((await engine.storage.get(headKey("patient", "p-1")))!);
+    assertEquals(head.state_version, 0, "two events stay within one seal interval");
+    await engine.storage.write([{ type: "del", key: eventKey("patient", "p-1", 2) }], {
+      sync: true,
+    });
+    await assertRejects(() => engine.getAggregate("patient", "p-1"), "corrupt");
+  });
+});
