@@ -102,12 +102,16 @@ class RocksStorage implements Storage {
     const closed = this.#closedError();
     if (closed) return Promise.reject(closed);
     if (ops.length === 0) return Promise.resolve();
-    const native = ops.map((op) =>
-      op.type === "put"
-        ? { type: "put", key: toBuffer(op.key), value: toBuffer(op.value) }
-        : { type: "del", key: toBuffer(op.key) }
-    );
-    return promisify<void>((cb) => this.#db.batch(native, { sync: options.sync }, cb));
+    // The chained batch's implementation methods hand each key and value straight
+    // to the binding (which takes any Uint8Array): one native call per operation
+    // instead of the array form's several property lookups, and no Buffer copies.
+    // Our ops are typed, so the abstract layer's argument checks are not needed.
+    const batch = this.#db._chainedBatch();
+    for (const op of ops) {
+      if (op.type === "put") batch._put(op.key, op.value);
+      else batch._del(op.key);
+    }
+    return promisify<void>((cb) => batch._write({ sync: options.sync }, cb));
   }
 
   async *range(options: RangeOptions): AsyncIterable<[Uint8Array, Uint8Array]> {

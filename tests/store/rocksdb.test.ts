@@ -37,6 +37,26 @@ Deno.test("storage: get, getMany, batch write and ordered range", async () => {
   }
 });
 
+Deno.test("storage: batch writes take views into larger buffers and empty values as given", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const storage = await openRocksStorage(dir);
+    const big = key("xxkey-1yy");
+    const values = key("..value-1..");
+    await storage.write([
+      { type: "put", key: big.subarray(2, 7), value: values.subarray(2, 9) },
+      { type: "put", key: key("empty"), value: new Uint8Array(0) },
+    ], { sync: true });
+    assert.deepEqual(bytes(await storage.get(key("key-1"))), key("value-1"));
+    assert.deepEqual(bytes(await storage.get(key("empty"))), new Uint8Array(0));
+    await storage.write([{ type: "del", key: big.subarray(2, 7) }], { sync: true });
+    assert.equal(await storage.get(key("key-1")), undefined);
+    await storage.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // The binding crashes the whole process (segfault) on some calls after close.
 Deno.test("storage: every call after close fails cleanly instead of crashing", async () => {
   const dir = await Deno.makeTempDir();
