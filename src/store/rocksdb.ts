@@ -56,10 +56,21 @@ export async function openRocksStorage(
   return new RocksStorage(db);
 }
 
+/** Writes up to this size go through a reused chained batch (see `write`). */
+const REUSED_BATCH_BYTES = 4 << 20;
+/** Chained batches kept per store: more concurrent writes use the array form. */
+const MAX_BATCHES = 4;
+
 class RocksStorage implements Storage {
   #db: Native;
   #closed = false;
   #iterators = new Set<OpenIterator>();
+  /**
+   * Chained batches, cleared and reused: the binding frees one only when V8
+   * collects its tiny handle, which a steady load may never trigger.
+   */
+  #idleBatches: Native[] = [];
+  #batchCount = 0;
 
   constructor(db: Native) {
     this.#db = db;
@@ -102,16 +113,50 @@ class RocksStorage implements Storage {
     const closed = this.#closedError();
     if (closed) return Promise.reject(closed);
     if (ops.length === 0) return Promise.resolve();
-    // The chained batch's implementation methods hand each key and value straight
-    // to the binding (which takes any Uint8Array): one native call per operation
-    // instead of the array form's several property lookups, and no Buffer copies.
-    // Our ops are typed, so the abstract layer's argument checks are not needed.
-    const batch = this.#db._chainedBatch();
-    for (const op of ops) {
-      if (op.type === "put") batch._put(op.key, op.value);
-      else batch._del(op.key);
+    let bytes = 0;
+    for (const op of ops) bytes += op.key.length + (op.type === "put" ? op.value.length : 0);
+    const batch = bytes <= REUSED_BATCH_BYTES ? this.#takeBatch() : undefined;
+    if (!batch) {
+      // The array form's native batch is freed as soon as its write is done.
+      const native = ops.map((op) =>
+        op.type === "put"
+          ? { type: "put", key: toBuffer(op.key), value: toBuffer(op.value) }
+          : { type: "del", key: toBuffer(op.key) }
+      );
+      return promisify<void>((cb) => this.#db.batch(native, { sync: options.sync }, cb));
     }
-    return promisify<void>((cb) => batch._write({ sync: options.sync }, cb));
+    // A chained batch takes each key and value in one native call (the binding
+    // accepts any Uint8Array) instead of the array form's several property lookups
+    // and Buffer wrappers per operation. Our ops are typed, so the abstract
+    // layer's argument checks are skipped by calling its implementation methods.
+    try {
+      for (const op of ops) {
+        if (op.type === "put") batch._put(op.key, op.value);
+        else batch._del(op.key);
+      }
+    } catch (err) {
+      this.#returnBatch(batch);
+      return Promise.reject(err);
+    }
+    return promisify<void>((cb) => batch._write({ sync: options.sync }, cb)).finally(() =>
+      this.#returnBatch(batch)
+    );
+  }
+
+  /** An idle chained batch, a new one while fewer than MAX_BATCHES exist, else none. */
+  #takeBatch(): Native | undefined {
+    const idle = this.#idleBatches.pop();
+    if (idle) return idle;
+    if (this.#batchCount >= MAX_BATCHES) return undefined;
+    this.#batchCount++;
+    return this.#db._chainedBatch();
+  }
+
+  #returnBatch(batch: Native): void {
+    if (this.#closed) return;
+    // Clearing keeps the native buffer's capacity, bounded by REUSED_BATCH_BYTES.
+    batch._clear();
+    this.#idleBatches.push(batch);
   }
 
   async *range(options: RangeOptions): AsyncIterable<[Uint8Array, Uint8Array]> {

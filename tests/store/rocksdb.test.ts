@@ -57,6 +57,46 @@ Deno.test("storage: batch writes take views into larger buffers and empty values
   }
 });
 
+Deno.test("storage: concurrent, repeated and very large batch writes all land", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const storage = await openRocksStorage(dir);
+    // More concurrent writes than reusable batches, twice (reuse after clearing), then
+    // one write too large to reuse a batch for.
+    for (const round of [0, 1]) {
+      await Promise.all(Array.from({ length: 10 }, (_, i) =>
+        storage.write([
+          { type: "put", key: key(`r${round}-w${i}-a`), value: key(`${round}:${i}:a`) },
+          { type: "put", key: key(`r${round}-w${i}-b`), value: key(`${round}:${i}:b`) },
+        ], { sync: i % 2 === 0 })));
+    }
+    const big = new Uint8Array(5 << 20).fill(7);
+    await storage.write([{ type: "put", key: key("big"), value: big }], { sync: true });
+    for (const round of [0, 1]) {
+      for (let i = 0; i < 10; i++) {
+        assert.deepEqual(
+          bytes(await storage.get(key(`r${round}-w${i}-a`))),
+          key(`${round}:${i}:a`),
+        );
+        assert.deepEqual(
+          bytes(await storage.get(key(`r${round}-w${i}-b`))),
+          key(`${round}:${i}:b`),
+        );
+      }
+    }
+    assert.equal((await storage.get(key("big")))?.length, big.length);
+    // A reused batch carries nothing over: were it not cleared, the last write would
+    // replay "x = small" over the large write in between.
+    await storage.write([{ type: "put", key: key("x"), value: key("small") }], { sync: true });
+    await storage.write([{ type: "put", key: key("x"), value: big }], { sync: true });
+    await storage.write([{ type: "put", key: key("z"), value: key("z") }], { sync: true });
+    assert.equal((await storage.get(key("x")))?.length, big.length);
+    await storage.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // The binding crashes the whole process (segfault) on some calls after close.
 Deno.test("storage: every call after close fails cleanly instead of crashing", async () => {
   const dir = await Deno.makeTempDir();
