@@ -46,7 +46,7 @@ import {
 import { validateEventId, validateName, validateNote } from "./names.ts";
 import { headState } from "./head_state.ts";
 import { payloadFromPatch } from "./patch.ts";
-import { foldPayload } from "./state.ts";
+import { copyState, foldPayload } from "./state.ts";
 import type {
   AggregateRecord,
   AggregateSummary,
@@ -218,18 +218,13 @@ export class Engine {
     id: string,
     options: { version?: number } = {},
   ): Promise<AggregateRecord> {
-    const key = headKey(type, id);
-    const value = await this.storage.get(key);
-    if (!value) throw notFound(type, id);
-    const head = decodeHead(value);
-    const state = await headState(this.storage, this.#dek, aggregatePart(type, id), value, head);
-    const current = this.#aggregateRecord(type, id, head, state);
+    const current = await this.#currentAggregate(type, id);
     const version = options.version;
-    if (version === undefined || version >= head.version) {
-      if (version !== undefined && version > head.version) {
+    if (version === undefined || version >= current.version) {
+      if (version !== undefined && version > current.version) {
         throw new DbxError(
           "not_found",
-          `aggregate ${type}/${id} has no version ${version} (current version is ${head.version})`,
+          `aggregate ${type}/${id} has no version ${version} (current version is ${current.version})`,
         );
       }
       return current;
@@ -238,6 +233,17 @@ export class Engine {
       throw new DbxError("invalid_input", "version must be a positive integer");
     }
     return await this.#stateAt(current, version);
+  }
+
+  /** The aggregate as last committed: from the writer's cache when it holds it. */
+  async #currentAggregate(type: string, id: string): Promise<AggregateRecord> {
+    const cached = this.#writer?.committedHead(type, id);
+    if (cached) return this.#aggregateRecord(type, id, cached.stored, copyState(cached.state));
+    const value = await this.storage.get(headKey(type, id));
+    if (!value) throw notFound(type, id);
+    const head = decodeHead(value);
+    const state = await headState(this.storage, this.#dek, aggregatePart(type, id), value, head);
+    return this.#aggregateRecord(type, id, head, state);
   }
 
   async #stateAt(current: AggregateRecord, version: number): Promise<AggregateRecord> {

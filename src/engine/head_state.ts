@@ -36,18 +36,16 @@ export async function headState(
   let state = openHeadState(sealedHeadState(value), partKeys.head(part), dek);
   const from = stateVersion(head) + 1;
   if (from > head.version) return state;
-  let next = from;
-  for await (
-    const [key, event] of storage.range({
-      gte: partKeys.event(part, from),
-      lte: partKeys.event(part, head.version),
-    })
-  ) {
-    state = foldPayload(state, decodeEventPayload(event, key, dek));
-    next++;
-  }
-  if (next !== head.version + 1) {
-    throw new DbxError("corrupt", "events after the stored aggregate state are missing");
+  // At most a few keys, known in advance: one batched read, not an iterator.
+  const keys: Uint8Array[] = [];
+  for (let v = from; v <= head.version; v++) keys.push(partKeys.event(part, v));
+  const events = await storage.getMany(keys);
+  for (let i = 0; i < keys.length; i++) {
+    const event = events[i];
+    if (!event) {
+      throw new DbxError("corrupt", "events after the stored aggregate state are missing");
+    }
+    state = foldPayload(state, decodeEventPayload(event, keys[i], dek));
   }
   return state;
 }

@@ -35,3 +35,28 @@ export function foldPayload(
   for (const [key, value] of Object.entries(payload)) next[key] = normalizeValue(value);
   return next;
 }
+
+/**
+ * A deep copy of a state (strings, arrays and objects only), so callers can
+ * never alter a state the engine keeps cached.
+ *
+ * @example
+ * ```ts
+ * const mine = copyState(aggregate.state);
+ * ```
+ */
+export function copyState(state: Record<string, unknown>): Record<string, unknown> {
+  return copyValue(state) as Record<string, unknown>;
+}
+
+function copyValue(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(copyValue);
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const key in value as Record<string, unknown>) {
+      out[key] = copyValue((value as Record<string, unknown>)[key]);
+    }
+    return out;
+  }
+  return value;
+}

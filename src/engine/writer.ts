@@ -172,6 +172,18 @@ export class Writer {
     this.#heads = new LruMap(options.cacheSize);
   }
 
+  /**
+   * The committed head of an aggregate if it is cached (never a prepared one:
+   * what a reader sees must already be durable). Reads use it to skip storage.
+   */
+  committedHead(
+    type: string,
+    id: string,
+  ): { stored: StoredHead; state: Head["state"] } | undefined {
+    const head = this.#heads.get(aggregateId(type, id));
+    return head?.exists ? { stored: storedHead(head), state: head.state } : undefined;
+  }
+
   /** Position of the last committed event. */
   get position(): number {
     return this.#committedPosition;

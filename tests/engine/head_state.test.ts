@@ -45,7 +45,7 @@ Deno.test("state equals the fold of every event at each version, across eviction
 });
 
 Deno.test("a missing event after the sealed state is reported as corruption, not a wrong state", async () => {
-  await withEngine(async (engine) => {
+  await withEngine(async (engine, ctx) => {
     await engine.append(event("patient", "p-1", { a: 1 }));
     await engine.append(event("patient", "p-1", { b: 2 }));
     const head = decodeHead((await engine.storage.get(headKey("patient", "p-1")))!);
@@ -53,6 +53,27 @@ Deno.test("a missing event after the sealed state is reported as corruption, not
     await engine.storage.write([{ type: "del", key: eventKey("patient", "p-1", 2) }], {
       sync: true,
     });
-    await assertRejects(() => engine.getAggregate("patient", "p-1"), "corrupt");
+    // A fresh engine has nothing cached: it must read (and miss) the event.
+    const reopened = await ctx.reopen();
+    await assertRejects(() => reopened.getAggregate("patient", "p-1"), "corrupt");
+    await assertRejects(() => reopened.append(event("patient", "p-1", { c: 3 })), "corrupt");
+  });
+});
+
+Deno.test("a state handed to a caller is its own copy: altering it changes nothing stored or cached", async () => {
+  await withEngine(async (engine) => {
+    await engine.append(event("patient", "p-1", { name: "Jane", address: { city: "Lisbon" } }));
+    const first = await engine.getAggregate("patient", "p-1");
+    first.state.name = "changed";
+    (first.state.address as Record<string, unknown>).city = "changed";
+    const again = await engine.getAggregate("patient", "p-1");
+    assertEquals(again.state, { name: "Jane", address: { city: "Lisbon" } });
+    const next = await engine.append(event("patient", "p-1", { age: 40 }));
+    assertEquals(next.version, 2);
+    assertEquals((await engine.getAggregate("patient", "p-1")).state, {
+      name: "Jane",
+      address: { city: "Lisbon" },
+      age: "40",
+    });
   });
 });

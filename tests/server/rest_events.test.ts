@@ -261,6 +261,30 @@ Deno.test("bodies over the limit are 413, by Content-Length or streamed, and wri
   }, { maxBodyBytes: limit });
 });
 
+Deno.test("a body cut short of its Content-Length writes nothing and the server keeps serving", async () => {
+  await withRestServer(async (s) => {
+    const body = JSON.stringify({ ...PATIENT, ...eventBody("x", { a: 1 }) });
+    const url = new URL(s.base);
+    const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
+    try {
+      const head = `POST /v1/events HTTP/1.1\r\nHost: ${url.host}\r\n` +
+        `Authorization: Bearer ${s.admin}\r\ncontent-type: application/json\r\n` +
+        `Content-Length: ${body.length + 50}\r\n\r\n`;
+      await conn.write(new TextEncoder().encode(head + body));
+      await conn.closeWrite();
+      // Whatever the server answers (or if it just closes), it must not be a success.
+      const reply = new Uint8Array(4096);
+      const n = await conn.read(reply).catch(() => null);
+      const text = n ? new TextDecoder().decode(reply.subarray(0, n)) : "";
+      assert(!/^HTTP\/1\.1 2/.test(text), `a cut-short body was accepted: ${text.slice(0, 80)}`);
+    } finally {
+      conn.close();
+    }
+    assertEquals(await s.ctx.engine.lastPosition(), 0);
+    assertEquals((await s.request("POST", "/v1/events", { body })).status, 201);
+  });
+});
+
 Deno.test("schema violations are 400 naming the field and the rule; strict needs a schema", async () => {
   await withRestServer(async (s) => {
     const put = await s.request("PUT", "/v1/schemas/patient", {

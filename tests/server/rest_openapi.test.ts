@@ -117,7 +117,8 @@ Deno.test("a closed store answers 503 unavailable, not a crash", async () => {
     await s.seed("patient", "p-001");
     const token = await s.token({ group: "ops", user: "eve" });
     await s.ctx.engine.storage.close();
-    const reply = await s.request("GET", "/v1/aggregates/patient/p-001", { token });
+    // Listing events always reads the store (a current state may come from the cache).
+    const reply = await s.request("GET", "/v1/aggregates/patient/p-001/events", { token });
     expectError(reply, 503, "unavailable");
   });
 });
@@ -134,14 +135,15 @@ Deno.test("an unexpected failure is a generic 500 JSON; the log names the route,
     console.error = (...args: unknown[]) => logged.push(args.map(String).join(" "));
     let reply;
     try {
-      reply = await s.request("GET", "/v1/aggregates/patient/p-001", { token });
+      // Listing events always reads the store (a current state may come from the cache).
+      reply = await s.request("GET", "/v1/aggregates/patient/p-001/events", { token });
     } finally {
       console.error = original;
     }
     expectError(reply, 500, "internal");
     assertEquals(reply.json.message, "internal server error");
     const log = logged.join("\n");
-    assert(log.includes("GET /v1/aggregates/patient/p-001"), log);
+    assert(log.includes("GET /v1/aggregates/patient/p-001/events"), log);
     assert(!log.includes(token), "the log contains the token");
     assert(!reply.text.includes("rocksdb") && !reply.text.includes("at "), reply.text);
   });
