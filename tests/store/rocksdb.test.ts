@@ -1,15 +1,29 @@
 import assert from "node:assert/strict";
 import { isDbxError } from "../../src/errors.ts";
 import { openRocksStorage } from "../../src/store/rocksdb.ts";
+import type { Storage } from "../../src/store/storage.ts";
 
 const key = (s: string) => new TextEncoder().encode(s);
 // The binding returns Buffers; compare plain bytes.
 const bytes = (b: Uint8Array | undefined) => b && Uint8Array.from(b);
 
-Deno.test("storage: get, getMany, batch write and ordered range", async () => {
+/** Run `fn` on a storage opened on a fresh temp dir; close it and remove the dir afterwards. */
+async function withStorage(fn: (storage: Storage) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();
   try {
     const storage = await openRocksStorage(dir);
+    try {
+      await fn(storage);
+    } finally {
+      await storage.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("storage: get, getMany, batch write and ordered range", () =>
+  withStorage(async (storage) => {
     await storage.write([
       { type: "put", key: key("b"), value: key("2") },
       { type: "put", key: key("a"), value: key("1") },
@@ -31,16 +45,10 @@ Deno.test("storage: get, getMany, batch write and ordered range", async () => {
       reversed.push(new TextDecoder().decode(k));
     }
     assert.deepEqual(reversed, ["b"]);
-    await storage.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("storage: batch writes take views into larger buffers and empty values as given", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const storage = await openRocksStorage(dir);
+Deno.test("storage: batch writes take views into larger buffers and empty values as given", () =>
+  withStorage(async (storage) => {
     const big = key("xxkey-1yy");
     const values = key("..value-1..");
     await storage.write([
@@ -51,16 +59,10 @@ Deno.test("storage: batch writes take views into larger buffers and empty values
     assert.deepEqual(bytes(await storage.get(key("empty"))), new Uint8Array(0));
     await storage.write([{ type: "del", key: big.subarray(2, 7) }], { sync: true });
     assert.equal(await storage.get(key("key-1")), undefined);
-    await storage.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("storage: concurrent, repeated and very large batch writes all land", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const storage = await openRocksStorage(dir);
+Deno.test("storage: concurrent, repeated and very large batch writes all land", () =>
+  withStorage(async (storage) => {
     // More concurrent writes than reusable batches, twice (reuse after clearing), then
     // one write too large to reuse a batch for.
     for (const round of [0, 1]) {
@@ -91,11 +93,7 @@ Deno.test("storage: concurrent, repeated and very large batch writes all land", 
     await storage.write([{ type: "put", key: key("x"), value: big }], { sync: true });
     await storage.write([{ type: "put", key: key("z"), value: key("z") }], { sync: true });
     assert.equal((await storage.get(key("x")))?.length, big.length);
-    await storage.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 // The binding crashes the whole process (segfault) on some calls after close.
 Deno.test("storage: every call after close fails cleanly instead of crashing", async () => {
