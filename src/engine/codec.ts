@@ -129,8 +129,17 @@ export interface StoredEventHeader {
   position: number;
 }
 
-/** Event value: u32 header length || header JSON || sealed payload JSON. */
-export function encodeEvent(record: EventRecord, key: Uint8Array, dek: Uint8Array): Uint8Array {
+/**
+ * Event value: u32 header length || header JSON || sealed payload JSON. The
+ * writer passes the payload's canonical JSON (the text it hashed), so a verify
+ * can hash the decrypted bytes as they are.
+ */
+export function encodeEvent(
+  record: EventRecord,
+  key: Uint8Array,
+  dek: Uint8Array,
+  payloadJson: string = JSON.stringify(record.payload),
+): Uint8Array {
   const header: StoredEventHeader = {
     event_type: record.event_type,
     metadata: record.metadata,
@@ -139,7 +148,7 @@ export function encodeEvent(record: EventRecord, key: Uint8Array, dek: Uint8Arra
     merkle_root: record.merkle_root,
     position: record.position,
   };
-  const sealed = seal(dek, enc.encode(JSON.stringify(record.payload)), key);
+  const sealed = seal(dek, enc.encode(payloadJson), key);
   return withLengthPrefix(enc.encode(JSON.stringify(header)), sealed);
 }
 

@@ -9,35 +9,45 @@ export type HashedRecord = Pick<
 >;
 
 /**
- * The event hash (SPEC §2) as bytes: SHA-256 of the canonical JSON of the whole
+ * The event hash (SPEC §2): SHA-256 (hex) of the canonical JSON of the whole
  * record except `hash`, `merkle_root` and `position`, so payload types,
- * timestamps, issued_by and note are all covered. Bytes, because the Merkle leaf
- * is built from them: no hex round trip on the write path.
+ * timestamps, issued_by and note are all covered.
  *
  * @example
  * ```ts
- * const leaf = leafHash(eventHashBytes(record));
+ * const hash = eventHash(record); // 64 lowercase hex characters
  * ```
  */
-export function eventHashBytes(record: HashedRecord): Uint8Array {
-  const digest = createHash("sha256").update(canonicalRecord(record)).digest();
-  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
-}
-
-/** The event hash as stored and shown: lowercase hex of {@link eventHashBytes}. */
 export function eventHash(record: HashedRecord): string {
-  return createHash("sha256").update(canonicalRecord(record)).digest("hex");
+  return hashWithPayload(record, canonicalJson(record.payload));
 }
 
 /**
- * canonicalJson of the six hashed fields. The envelope's keys are fixed, so they
- * are written in their sorted order directly; only metadata and payload go
- * through the general encoder. Equal to canonicalJson({...those six fields}).
+ * The event hash given the payload's canonical JSON (text or its UTF-8 bytes).
+ * The canonical record is `before || payload || after`: the envelope's keys are
+ * fixed, so they are written in their sorted order around the payload. The
+ * writer stores exactly this payload text, so verification can hash the
+ * decrypted bytes without parsing and re-encoding them.
+ *
+ * @example
+ * ```ts
+ * const json = canonicalJson(payload);
+ * const hash = hashWithPayload(record, json); // === eventHash({ ...record, payload })
+ * ```
  */
-function canonicalRecord(r: HashedRecord): string {
-  return `{"aggregate_id":${canonicalJson(r.aggregate_id)},"aggregate_type":${
-    canonicalJson(r.aggregate_type)
-  },"event_type":${canonicalJson(r.event_type)},"metadata":${canonicalJson(r.metadata)},"payload":${
-    canonicalJson(r.payload)
-  },"version":${canonicalJson(r.version)}}`;
+export function hashWithPayload(
+  record: Omit<HashedRecord, "payload">,
+  payloadJson: string | Uint8Array,
+): string {
+  return createHash("sha256")
+    .update(
+      `{"aggregate_id":${canonicalJson(record.aggregate_id)},"aggregate_type":${
+        canonicalJson(record.aggregate_type)
+      },"event_type":${canonicalJson(record.event_type)},"metadata":${
+        canonicalJson(record.metadata)
+      },"payload":`,
+    )
+    .update(payloadJson)
+    .update(`,"version":${canonicalJson(record.version)}}`)
+    .digest("hex");
 }

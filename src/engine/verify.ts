@@ -24,9 +24,9 @@ import { toHex } from "../integrity/sha256.ts";
 import { sha256Node } from "../integrity/sha256_small.ts";
 import type { Storage } from "../store/storage.ts";
 import type { StoredEventHeader, StoredHead } from "./codec.ts";
-import { eventHash } from "./event_hash.ts";
+import { eventHash, type HashedRecord, hashWithPayload } from "./event_hash.ts";
 import { eventRange, parseAggregatePart, readU64 } from "./keys.ts";
-import type { EventRecord, VerifyResult } from "./types.ts";
+import type { VerifyResult } from "./types.ts";
 
 /** Tuning knobs; the defaults suit production. */
 export interface VerifyOptions {
@@ -138,7 +138,7 @@ export class EventChecker {
   /** The event key, rewritten in place for each version (the AAD of its payload). */
   readonly #key: Uint8Array;
   readonly #versionAt: number;
-  readonly #hash = new Uint8Array(HASH_BYTES);
+  readonly #digest = new Uint8Array(HASH_BYTES);
 
   constructor(dek: Uint8Array, type: string, id: string) {
     this.#dek = dek;
@@ -164,7 +164,8 @@ export class EventChecker {
     roots: Uint8Array,
     at: number,
   ): string | undefined {
-    let record: EventRecord;
+    let header: StoredEventHeader;
+    let plaintext: Uint8Array;
     try {
       // The layout of codec.ts (u32 header length || header JSON || sealed payload),
       // split once here rather than once per part as decodeEventHeader/Payload do.
@@ -172,30 +173,48 @@ export class EventChecker {
         ? -1
         : ((value[0] << 24) | (value[1] << 16) | (value[2] << 8) | value[3]) >>> 0;
       if (length < 0 || 4 + length > value.length) return reasons.unreadable(version);
-      const header: StoredEventHeader = JSON.parse(utf8.decode(value.subarray(4, 4 + length)));
-      const plaintext = open(this.#dek, value.subarray(4 + length), key ?? this.#keyFor(version));
-      record = {
-        aggregate_type: this.#type,
-        aggregate_id: this.#id,
-        event_type: header.event_type,
-        payload: JSON.parse(utf8.decode(plaintext)),
-        metadata: header.metadata,
-        version: header.version,
-        hash: header.hash,
-        merkle_root: header.merkle_root,
-        position: header.position,
-      };
+      header = JSON.parse(utf8.decode(value.subarray(4, 4 + length)));
+      plaintext = open(this.#dek, value.subarray(4 + length), key ?? this.#keyFor(version));
     } catch {
       return reasons.unreadable(version);
     }
-    if (record.version !== version) return reasons.wrongVersion(version, record.version);
-    const hash = eventHash(record);
-    if (hash !== record.hash) return reasons.hash(version);
-    hexInto(hash, this.#hash, 0);
-    leaves.set(leafHash(this.#hash), at * HASH_BYTES);
+    if (header?.version !== version) return reasons.wrongVersion(version, header?.version);
+    const envelope = {
+      aggregate_type: this.#type,
+      aggregate_id: this.#id,
+      event_type: header.event_type,
+      metadata: header.metadata,
+      version,
+    };
+    const hash = this.#eventHash(envelope, plaintext, header.hash);
+    if (hash === undefined) return reasons.unreadable(version);
+    if (hash !== header.hash) return reasons.hash(version);
+    hexInto(hash, this.#digest, 0);
+    leaves.set(leafHash(this.#digest), at * HASH_BYTES);
     // The chain compares roots as bytes; only lowercase hex equals toHex() of a root.
-    if (!hexInto(record.merkle_root, roots, at * HASH_BYTES)) return reasons.root(version);
+    if (!hexInto(header.merkle_root, roots, at * HASH_BYTES)) return reasons.root(version);
     return undefined;
+  }
+
+  /**
+   * The event hash of a decrypted payload. The writer stores the canonical JSON
+   * it hashed, so the bytes are hashed as they are: a match proves they are that
+   * canonical text (SHA-256 is collision resistant), with no parsing. Otherwise
+   * (payloads written as plain JSON.stringify), the payload is parsed and hashed
+   * canonically. Undefined when the payload or envelope cannot be read.
+   */
+  #eventHash(
+    envelope: Omit<HashedRecord, "payload">,
+    plaintext: Uint8Array,
+    expected: unknown,
+  ): string | undefined {
+    try {
+      const hash = hashWithPayload(envelope, plaintext);
+      if (hash === expected) return hash;
+      return eventHash({ ...envelope, payload: JSON.parse(utf8.decode(plaintext)) });
+    } catch {
+      return undefined;
+    }
   }
 
   #keyFor(version: number): Uint8Array {

@@ -23,7 +23,8 @@ import {
   frontierRoot,
   leafHash,
 } from "../integrity/merkle.ts";
-import { fromHex, toHex } from "../integrity/sha256.ts";
+import { canonicalJson } from "../integrity/canonical_json.ts";
+import { fromHex, hexBytes, toHex } from "../integrity/sha256.ts";
 import type { BatchOp, Storage } from "../store/storage.ts";
 import { LruMap } from "../util/lru_map.ts";
 import {
@@ -37,7 +38,7 @@ import {
   sealJson,
   type StoredHead,
 } from "./codec.ts";
-import { eventHashBytes } from "./event_hash.ts";
+import { hashWithPayload } from "./event_hash.ts";
 import { headState, STATE_SEAL_INTERVAL, stateVersion } from "./head_state.ts";
 import {
   aggregatePart,
@@ -583,14 +584,19 @@ export class Writer {
         metadata,
         version,
       };
-      const digest = eventHashBytes(partial);
-      const hash = toHex(digest);
-      const frontier = appendLeaf(head.frontier, leafHash(digest));
+      // The canonical payload text is hashed and also what is stored (see verify.ts).
+      const payloadJson = canonicalJson(payload);
+      const hash = hashWithPayload(partial, payloadJson);
+      const frontier = appendLeaf(head.frontier, leafHash(hexBytes(hash)));
       const root = toHex(frontierRoot(frontier));
       const record: EventRecord = { ...partial, hash, merkle_root: root, position };
 
       const eKey = partKeys.event(head.part, version);
-      ops.push({ type: "put", key: eKey, value: encodeEvent(record, eKey, this.#o.dek) });
+      ops.push({
+        type: "put",
+        key: eKey,
+        value: encodeEvent(record, eKey, this.#o.dek, payloadJson),
+      });
       parts.push(eKey.subarray(1));
       // Only ids the caller chose can be retried, so only those are indexed.
       if (input.event_id) {

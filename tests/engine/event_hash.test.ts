@@ -1,8 +1,7 @@
 /** The event hash is exactly SHA-256 over the canonical JSON of the six hashed fields. */
 import { createHash } from "node:crypto";
-import { eventHash, eventHashBytes } from "../../src/engine/event_hash.ts";
+import { eventHash, hashWithPayload } from "../../src/engine/event_hash.ts";
 import { canonicalJson } from "../../src/integrity/canonical_json.ts";
-import { toHex } from "../../src/integrity/sha256.ts";
 import { assertEquals, assertNotEquals } from "../_helpers/assert.ts";
 
 type Hashed = Parameters<typeof eventHash>[0];
@@ -35,7 +34,11 @@ function reference(r: Hashed): string {
 
 Deno.test("event hash equals SHA-256 of the canonical JSON of the hashed fields", () => {
   assertEquals(eventHash(record), reference(record));
-  assertEquals(toHex(eventHashBytes(record)), reference(record));
+  const json = canonicalJson(record.payload);
+  assertEquals(hashWithPayload(record, json), reference(record));
+  assertEquals(hashWithPayload(record, new TextEncoder().encode(json)), reference(record));
+  // Any other text for the same payload value is another hash.
+  assertNotEquals(hashWithPayload(record, JSON.stringify(record.payload)), reference(record));
 });
 
 Deno.test("event hash covers metadata and drops absent optional fields like canonicalJson", () => {

@@ -3,7 +3,8 @@
  * the first version that no longer matches, and the CLI must exit 1 naming it.
  */
 import { Buffer } from "node:buffer";
-import { seal } from "../../src/crypto/aead.ts";
+import { open, seal } from "../../src/crypto/aead.ts";
+import { canonicalJson } from "../../src/integrity/canonical_json.ts";
 import { decodeEventHeader, decodeEventPayload } from "../../src/engine/codec.ts";
 import { Engine, storePath } from "../../src/engine/engine.ts";
 import { eventHash } from "../../src/engine/event_hash.ts";
@@ -180,6 +181,43 @@ Deno.test("tamper: a payload re-sealed with the DEK (attacker holds the key)", a
     const length = value.readUInt32BE(0);
     const sealed = seal(dek, enc.encode(JSON.stringify({ ...payload, label: "forged" })), key);
     await putEvent(storage, k, Buffer.concat([value.subarray(0, 4 + length), sealed]));
+  });
+  assertBadAt(result, k, /hash/);
+});
+
+Deno.test("the writer stores the canonical payload text; a legacy key order still verifies", async () => {
+  const k = 5;
+  const result = await tamperAndVerify(async (storage, { dek }) => {
+    const key = eventKey(TYPE, ID, k);
+    const value = await readEvent(storage, k);
+    const length = value.readUInt32BE(0);
+    const stored = dec.decode(open(dek, value.subarray(4 + length), key));
+    assertEquals(stored, canonicalJson({ n: k, label: `value-${k}` }));
+    // Same value, JSON.stringify's insertion order (as older writers stored it): not the
+    // hashed bytes, so verify must fall back to hashing the parsed payload canonically.
+    const legacy = JSON.stringify({ n: k, label: `value-${k}` });
+    assertNotEquals(legacy, stored);
+    await putEvent(
+      storage,
+      k,
+      Buffer.concat([value.subarray(0, 4 + length), seal(dek, enc.encode(legacy), key)]),
+    );
+  });
+  assertEquals(result.verified, true, result.reason);
+});
+
+Deno.test("tamper: a payload re-sealed as canonical text of another value", async () => {
+  const k = 3;
+  const result = await tamperAndVerify(async (storage, { dek }) => {
+    const key = eventKey(TYPE, ID, k);
+    const value = await readEvent(storage, k);
+    const length = value.readUInt32BE(0);
+    const forged = canonicalJson({ n: k, label: "forged" });
+    await putEvent(
+      storage,
+      k,
+      Buffer.concat([value.subarray(0, 4 + length), seal(dek, enc.encode(forged), key)]),
+    );
   });
   assertBadAt(result, k, /hash/);
 });
