@@ -185,23 +185,28 @@ Deno.test("tamper: a payload re-sealed with the DEK (attacker holds the key)", a
   assertBadAt(result, k, /hash/);
 });
 
+/** The payload text stored for event `version`, and a way to seal another in its place. */
+async function payloadOf(storage: Storage, dek: Uint8Array, version: number) {
+  const key = eventKey(TYPE, ID, version);
+  const value = await readEvent(storage, version);
+  const header = value.subarray(0, 4 + value.readUInt32BE(0));
+  return {
+    text: dec.decode(open(dek, value.subarray(header.length), key)),
+    replace: (text: string) =>
+      putEvent(storage, version, Buffer.concat([header, seal(dek, enc.encode(text), key)])),
+  };
+}
+
 Deno.test("the writer stores the canonical payload text; a legacy key order still verifies", async () => {
   const k = 5;
   const result = await tamperAndVerify(async (storage, { dek }) => {
-    const key = eventKey(TYPE, ID, k);
-    const value = await readEvent(storage, k);
-    const length = value.readUInt32BE(0);
-    const stored = dec.decode(open(dek, value.subarray(4 + length), key));
-    assertEquals(stored, canonicalJson({ n: k, label: `value-${k}` }));
+    const payload = await payloadOf(storage, dek, k);
+    assertEquals(payload.text, canonicalJson({ n: k, label: `value-${k}` }));
     // Same value, JSON.stringify's insertion order (as older writers stored it): not the
     // hashed bytes, so verify must fall back to hashing the parsed payload canonically.
     const legacy = JSON.stringify({ n: k, label: `value-${k}` });
-    assertNotEquals(legacy, stored);
-    await putEvent(
-      storage,
-      k,
-      Buffer.concat([value.subarray(0, 4 + length), seal(dek, enc.encode(legacy), key)]),
-    );
+    assertNotEquals(legacy, payload.text);
+    await payload.replace(legacy);
   });
   assertEquals(result.verified, true, result.reason);
 });
@@ -209,15 +214,7 @@ Deno.test("the writer stores the canonical payload text; a legacy key order stil
 Deno.test("tamper: a payload re-sealed as canonical text of another value", async () => {
   const k = 3;
   const result = await tamperAndVerify(async (storage, { dek }) => {
-    const key = eventKey(TYPE, ID, k);
-    const value = await readEvent(storage, k);
-    const length = value.readUInt32BE(0);
-    const forged = canonicalJson({ n: k, label: "forged" });
-    await putEvent(
-      storage,
-      k,
-      Buffer.concat([value.subarray(0, 4 + length), seal(dek, enc.encode(forged), key)]),
-    );
+    await (await payloadOf(storage, dek, k)).replace(canonicalJson({ n: k, label: "forged" }));
   });
   assertBadAt(result, k, /hash/);
 });
