@@ -27,6 +27,9 @@ export function buildProgram(): Command {
   const program = new Command(programName())
     .description("EventDBX: an event-sourced, append-only, verifiable write-side database")
     .version(VERSION, "-V, --version")
+    // Program options only before the sub-command: `aggregate get --version N` is the
+    // sub-command's own option, not a request for the program's version.
+    .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
