@@ -4,6 +4,7 @@
  */
 import { zipSync } from "fflate";
 import { DbxError } from "../errors.ts";
+import { sha256, toHex } from "../integrity/sha256.ts";
 import type { AggregateRecord } from "../engine/types.ts";
 
 export type ExportFormat = "csv" | "json";
@@ -58,10 +59,38 @@ export function renderExport(
     list.push(a);
     byType.set(a.aggregate_type, list);
   }
+  const names = exportFileNames([...byType.keys()]);
   return [...byType].map(([type, list]) => ({
-    name: `${safeFileName(type)}.${format}`,
+    name: `${names.get(type)}.${format}`,
     data: enc.encode(format === "csv" ? toCsv(list) : toJson(list, pretty)),
   }));
+}
+
+/**
+ * A distinct file name (without extension) per type. A type whose name had to
+ * be altered, or that differs from another only in letter case (one file on
+ * case-insensitive file systems), gets a short hash of its real name appended,
+ * so no export file ever overwrites another.
+ *
+ * @example
+ * ```ts
+ * exportFileNames(["patient", "Order", "order", "a b"]);
+ * // patient → "patient", Order → "Order-<8 hex>", order → "order-<8 hex>",
+ * // "a b" → "a_b-<8 hex>"
+ * ```
+ */
+export function exportFileNames(types: string[]): Map<string, string> {
+  const safe = new Map(types.map((t) => [t, safeFileName(t)]));
+  const folded = new Map<string, number>();
+  for (const name of safe.values()) {
+    folded.set(name.toLowerCase(), (folded.get(name.toLowerCase()) ?? 0) + 1);
+  }
+  const names = new Map<string, string>();
+  for (const [type, name] of safe) {
+    const unique = name === type && folded.get(name.toLowerCase()) === 1;
+    names.set(type, unique ? name : `${name}-${toHex(sha256(type)).slice(0, 8)}`);
+  }
+  return names;
 }
 
 /** Bundle files in one zip archive. */
