@@ -3,32 +3,9 @@
  * the mode, every write path honours it, and staged events are validated again
  * when they are committed.
  */
-import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "../_helpers/assert.ts";
+import { applyArgs, runDbx as dbx, runDbxOk as ok } from "../_helpers/cli.ts";
 import { withTempDir } from "../_helpers/temp.ts";
-
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-
-async function dbx(dir: string, args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args, "--data-dir", dir],
-    env: { NO_COLOR: "1", DBX_NO_UPGRADE_CHECK: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
-}
-
-async function ok(dir: string, args: string[]): Promise<string> {
-  const r = await dbx(dir, args);
-  assertEquals(r.code, 0, `dbx ${args.join(" ")} failed: ${r.stderr}`);
-  return r.stdout;
-}
 
 async function refused(dir: string, args: string[], message: string): Promise<void> {
   const r = await dbx(dir, args);
@@ -36,19 +13,7 @@ async function refused(dir: string, args: string[], message: string): Promise<vo
   assert(r.stderr.includes(message), `expected "${message}" in: ${r.stderr}`);
 }
 
-function apply(type: string, id: string, event: string, ...fields: string[]): string[] {
-  return [
-    "aggregate",
-    "apply",
-    "--aggregate",
-    type,
-    "--aggregate-id",
-    id,
-    "--event",
-    event,
-    ...fields.flatMap((f) => ["--field", f]),
-  ];
-}
+const apply = applyArgs;
 
 async function exists(dir: string, type: string, id: string): Promise<boolean> {
   const r = await dbx(dir, [
