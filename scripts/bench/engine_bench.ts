@@ -16,7 +16,9 @@
  *   Baseline: sequential `storage.write([one put], {sync: true})` of an event-sized value.
  *   Engine: 64 workers each awaiting `engine.append` in a loop (own aggregate each).
  *   Several alternating rounds; events/s from the summed times. The engine's commit
- *   listener counts synced rounds, to show the average group size.
+ *   listener counts synced rounds, to show the average group size; the CPU time of the
+ *   JS thread and of the other threads during the engine rounds (Linux /proc) shows
+ *   where the limit lies.
  * 3 `growth` — appending event 1,000,000 costs the same as event 10 (big/small ≤ 1.2).
  *   Shared fixture: one aggregate built to 1,000,000 events (appendBatch of 2000, two
  *   batches in flight), then a few seconds' pause for RocksDB's background compaction.
@@ -64,6 +66,7 @@ import {
   runChild,
   type Suite,
   sum,
+  threadCpuMs,
 } from "./harness.ts";
 
 /** The payload of every benchmark event: a typical small business event. */
@@ -291,15 +294,29 @@ async function runGroup(ctx: BenchContext): Promise<void> {
   committed = 0;
   const baseTimes: number[] = [];
   const engineTimes: number[] = [];
+  // CPU used while the engine runs (only those rounds), to show where its limit lies.
+  const engineCpu = { js: 0, other: 0 };
+  const timedEngine = async () => {
+    const before = threadCpuMs();
+    const ms = await engineOnce(perWorker);
+    const after = threadCpuMs();
+    if (before && after) {
+      engineCpu.js += after.js - before.js;
+      engineCpu.other += after.other - before.other;
+    }
+    return ms;
+  };
   for (let r = 0; r < rounds; r++) {
     if (r % 2 === 0) {
       baseTimes.push(await baselineOnce(syncedPuts));
-      engineTimes.push(await engineOnce(perWorker));
+      engineTimes.push(await timedEngine());
     } else {
-      engineTimes.push(await engineOnce(perWorker));
+      engineTimes.push(await timedEngine());
       baseTimes.push(await baselineOnce(syncedPuts));
     }
   }
+  const engineEvents = workers * perWorker * rounds;
+  const jsBusy = engineCpu.js / sum(engineTimes);
   const baseRate = (syncedPuts * rounds) / (sum(baseTimes) / 1000);
   const engineRate = (workers * perWorker * rounds) / (sum(engineTimes) / 1000);
   ctx.log(
@@ -307,6 +324,13 @@ async function runGroup(ctx: BenchContext): Promise<void> {
       fmtRate(engineRate)
     } (${commits} synced commits, ${(committed / commits).toFixed(1)} events each)`,
   );
+  if (engineCpu.js > 0) {
+    ctx.log(
+      `engine CPU per event: JS thread ${fmtMs(engineCpu.js / engineEvents)} (busy ${
+        (jsBusy * 100).toFixed(0)
+      }% of the time), other threads ${fmtMs(engineCpu.other / engineEvents)}`,
+    );
+  }
   ctx.record({
     id: "2",
     title: "64 concurrent appends vs 1 synced put/event",
@@ -326,6 +350,9 @@ async function runGroup(ctx: BenchContext): Promise<void> {
       baseline_round_ms: baseTimes,
       synced_commits: commits,
       events_per_commit: committed / commits,
+      js_thread_cpu_ms_per_event: engineCpu.js / engineEvents,
+      other_threads_cpu_ms_per_event: engineCpu.other / engineEvents,
+      js_thread_busy: jsBusy,
     },
   });
 }

@@ -248,3 +248,28 @@ export function killChildren(): void {
     }
   }
 }
+
+/**
+ * CPU time (ms) this process's threads have used so far, split into the JS thread
+ * (the main thread, whose task id is the process id) and every other thread
+ * (RocksDB, the runtime's pool, V8's GC helpers). Linux only: undefined elsewhere.
+ * CPU time says where a throughput limit lies better than wall time on a noisy machine.
+ */
+export function threadCpuMs(): { js: number; other: number } | undefined {
+  try {
+    const ticksToMs = 10; // USER_HZ is 100 on Linux
+    let js = 0;
+    let other = 0;
+    for (const entry of Deno.readDirSync("/proc/self/task")) {
+      const stat = Deno.readTextFileSync(`/proc/self/task/${entry.name}/stat`);
+      // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const ms = (Number(fields[11]) + Number(fields[12])) * ticksToMs;
+      if (Number(entry.name) === Deno.pid) js += ms;
+      else other += ms;
+    }
+    return { js, other };
+  } catch {
+    return undefined;
+  }
+}
