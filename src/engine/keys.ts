@@ -25,7 +25,8 @@ export const PREFIX = {
   counter: 0x43, // C
 } as const;
 
-function writeU64(out: Uint8Array, at: number, n: number): void {
+/** Write `n` (a safe integer) big-endian into `out[at..at+8]`. */
+export function writeU64(out: Uint8Array, at: number, n: number): void {
   // Numbers here are safe integers (< 2^53): split into two 32-bit halves.
   const high = Math.floor(n / 0x1_0000_0000);
   const low = n >>> 0;

@@ -20,12 +20,12 @@
 import { open } from "../crypto/aead.ts";
 import { DbxError } from "../errors.ts";
 import { EMPTY_ROOT, leafHash } from "../integrity/merkle.ts";
-import { toHex } from "../integrity/sha256.ts";
+import { hashHexInto, toHex } from "../integrity/sha256.ts";
 import { sha256Node } from "../integrity/sha256_small.ts";
 import type { Storage } from "../store/storage.ts";
 import type { StoredEventHeader, StoredHead } from "./codec.ts";
 import { eventHash, type HashedRecord, hashWithPayload } from "./event_hash.ts";
-import { eventRange, parseAggregatePart, readU64 } from "./keys.ts";
+import { eventRange, parseAggregatePart, readU64, writeU64 } from "./keys.ts";
 import type { VerifyResult } from "./types.ts";
 
 /** Tuning knobs; the defaults suit production. */
@@ -189,10 +189,10 @@ export class EventChecker {
     const hash = this.#eventHash(envelope, plaintext, header.hash);
     if (hash === undefined) return reasons.unreadable(version);
     if (hash !== header.hash) return reasons.hash(version);
-    hexInto(hash, this.#digest, 0);
+    hashHexInto(hash, this.#digest, 0);
     leaves.set(leafHash(this.#digest), at * HASH_BYTES);
     // The chain compares roots as bytes; only lowercase hex equals toHex() of a root.
-    if (!hexInto(header.merkle_root, roots, at * HASH_BYTES)) return reasons.root(version);
+    if (!hashHexInto(header.merkle_root, roots, at * HASH_BYTES)) return reasons.root(version);
     return undefined;
   }
 
@@ -218,38 +218,9 @@ export class EventChecker {
   }
 
   #keyFor(version: number): Uint8Array {
-    const key = this.#key;
-    const at = this.#versionAt;
-    const high = Math.floor(version / 0x1_0000_0000);
-    const low = version >>> 0;
-    key[at] = high >>> 24;
-    key[at + 1] = (high >>> 16) & 0xff;
-    key[at + 2] = (high >>> 8) & 0xff;
-    key[at + 3] = high & 0xff;
-    key[at + 4] = low >>> 24;
-    key[at + 5] = (low >>> 16) & 0xff;
-    key[at + 6] = (low >>> 8) & 0xff;
-    key[at + 7] = low & 0xff;
-    return key;
+    writeU64(this.#key, this.#versionAt, version);
+    return this.#key;
   }
-}
-
-/** Decode a 64-character lowercase hex string into `out[at..at+32]`; false if it is not one. */
-function hexInto(hex: unknown, out: Uint8Array, at: number): boolean {
-  if (typeof hex !== "string" || hex.length !== HASH_BYTES * 2) return false;
-  for (let i = 0; i < HASH_BYTES; i++) {
-    const high = hexDigit(hex.charCodeAt(2 * i));
-    const low = hexDigit(hex.charCodeAt(2 * i + 1));
-    if (high < 0 || low < 0) return false;
-    out[at + i] = (high << 4) | low;
-  }
-  return true;
-}
-
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48; // 0-9
-  if (c >= 97 && c <= 102) return c - 87; // a-f
-  return -1;
 }
 
 /**

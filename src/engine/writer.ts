@@ -24,7 +24,7 @@ import {
   leafHash,
 } from "../integrity/merkle.ts";
 import { canonicalJson } from "../integrity/canonical_json.ts";
-import { fromHex, hexBytes, toHex } from "../integrity/sha256.ts";
+import { fromHex, hashBytes, toHex } from "../integrity/sha256.ts";
 import type { BatchOp, Storage } from "../store/storage.ts";
 import { LruMap } from "../util/lru_map.ts";
 import {
@@ -587,7 +587,7 @@ export class Writer {
       // The canonical payload text is hashed and also what is stored (see verify.ts).
       const payloadJson = canonicalJson(payload);
       const hash = hashWithPayload(partial, payloadJson);
-      const frontier = appendLeaf(head.frontier, leafHash(hexBytes(hash)));
+      const frontier = appendLeaf(head.frontier, leafHash(hashBytes(hash)));
       const root = toHex(frontierRoot(frontier));
       const record: EventRecord = { ...partial, hash, merkle_root: root, position };
 

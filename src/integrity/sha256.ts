@@ -21,30 +21,47 @@ export function fromHex(hex: string): Uint8Array {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
+const HASH_BYTES = 32;
+
 /**
- * Bytes of a hex digest, without the regular expression of `fromHex`: for the
- * write path, where the hex was just produced. Throws on a non-hex character.
+ * Decode a SHA-256 hash given as 64 lowercase hex characters into
+ * `out[at..at+32]`, without allocating; false if it is not exactly that (only
+ * lowercase hex is what `toHex` produces, so only it can equal a stored hash).
  *
  * @example
  * ```ts
- * hexBytes("00ff"); // Uint8Array [0, 255]
+ * const leaf = new Uint8Array(32);
+ * hashHexInto(record.hash, leaf, 0); // true
  * ```
  */
-export function hexBytes(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0) throw new TypeError("not a hex string");
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    const high = hexValue(hex.charCodeAt(2 * i));
-    const low = hexValue(hex.charCodeAt(2 * i + 1));
-    if (high < 0 || low < 0) throw new TypeError("not a hex string");
-    out[i] = (high << 4) | low;
+export function hashHexInto(hex: unknown, out: Uint8Array, at: number): boolean {
+  if (typeof hex !== "string" || hex.length !== HASH_BYTES * 2) return false;
+  for (let i = 0; i < HASH_BYTES; i++) {
+    const high = lowerHexDigit(hex.charCodeAt(2 * i));
+    const low = lowerHexDigit(hex.charCodeAt(2 * i + 1));
+    if (high < 0 || low < 0) return false;
+    out[at + i] = (high << 4) | low;
   }
+  return true;
+}
+
+/**
+ * The bytes of a hash just produced as lowercase hex, without the regular
+ * expression of `fromHex`: for the write path. Throws if it is not one.
+ *
+ * @example
+ * ```ts
+ * hashBytes(createHash("sha256").update(text).digest("hex")); // 32 bytes
+ * ```
+ */
+export function hashBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(HASH_BYTES);
+  if (!hashHexInto(hex, out, 0)) throw new TypeError("not a SHA-256 hash in lowercase hex");
   return out;
 }
 
-function hexValue(c: number): number {
+function lowerHexDigit(c: number): number {
   if (c >= 48 && c <= 57) return c - 48; // 0-9
   if (c >= 97 && c <= 102) return c - 87; // a-f
-  if (c >= 65 && c <= 70) return c - 55; // A-F
   return -1;
 }
