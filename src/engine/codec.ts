@@ -28,6 +28,12 @@ export interface StoredHead {
   state_version?: number;
 }
 
+/** What an aggregate listing or read shows of a head. */
+export type HeadSummary = Pick<
+  StoredHead,
+  "version" | "merkle_root" | "archived" | "created_at" | "updated_at"
+>;
+
 /**
  * Head value: u32 length || head JSON (plaintext) || sealed state (empty for the
  * empty state at version 0). One value, so an append touches one key per

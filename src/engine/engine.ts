@@ -24,6 +24,7 @@ import {
   decodeEventHeader,
   decodeHead,
   decodePositionRun,
+  type HeadSummary,
   openJson,
   type StoredHead,
 } from "./codec.ts";
@@ -238,7 +239,7 @@ export class Engine {
   /** The aggregate as last committed: from the writer's cache when it holds it. */
   async #currentAggregate(type: string, id: string): Promise<AggregateRecord> {
     const cached = this.#writer?.committedHead(type, id);
-    if (cached) return this.#aggregateRecord(type, id, cached.stored, copyState(cached.state));
+    if (cached) return this.#aggregateRecord(type, id, cached.head, copyState(cached.state));
     const value = await this.storage.get(headKey(type, id));
     if (!value) throw notFound(type, id);
     const head = decodeHead(value);
@@ -350,7 +351,7 @@ export class Engine {
   #aggregateRecord(
     type: string,
     id: string,
-    head: StoredHead,
+    head: HeadSummary,
     state: Record<string, unknown>,
   ): AggregateRecord {
     return {

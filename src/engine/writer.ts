@@ -33,6 +33,7 @@ import {
   encodeEvent,
   encodeHeadValue,
   encodePositionRun,
+  type HeadSummary,
   sealedHeadState,
   sealHeadState,
   sealJson,
@@ -175,14 +176,25 @@ export class Writer {
 
   /**
    * The committed head of an aggregate if it is cached (never a prepared one:
-   * what a reader sees must already be durable). Reads use it to skip storage.
+   * what a reader sees must already be durable). Reads use it to skip storage;
+   * they need neither the frontier nor the sealed state, so neither is encoded.
    */
   committedHead(
     type: string,
     id: string,
-  ): { stored: StoredHead; state: Head["state"] } | undefined {
+  ): { head: HeadSummary; state: Head["state"] } | undefined {
     const head = this.#heads.get(aggregateId(type, id));
-    return head?.exists ? { stored: storedHead(head), state: head.state } : undefined;
+    if (!head?.exists) return undefined;
+    return {
+      head: {
+        version: head.version,
+        merkle_root: head.root,
+        archived: head.archived,
+        created_at: head.created_at,
+        updated_at: head.updated_at,
+      },
+      state: head.state,
+    };
   }
 
   /** Position of the last committed event. */
