@@ -28,20 +28,25 @@ async function exists(dir: string, type: string, id: string): Promise<boolean> {
   return r.code === 0;
 }
 
+/** A `patient` schema with one event, `added`, and an integer `age` of at least 0. */
+async function patientWithAgeRule(dir: string): Promise<void> {
+  await ok(dir, ["schema", "create", "patient", "--events", "added"]);
+  await ok(dir, [
+    "schema",
+    "alter",
+    "patient",
+    "--field",
+    "age",
+    "--type",
+    "integer",
+    "--rules",
+    '{"range":{"min":0}}',
+  ]);
+}
+
 Deno.test("config --restrict modes apply to CLI appends", async () => {
   await withTempDir(async (dir) => {
-    await ok(dir, ["schema", "create", "patient", "--events", "added"]);
-    await ok(dir, [
-      "schema",
-      "alter",
-      "patient",
-      "--field",
-      "age",
-      "--type",
-      "integer",
-      "--rules",
-      '{"range":{"min":0}}',
-    ]);
+    await patientWithAgeRule(dir);
 
     // default (the initial mode)
     await ok(dir, apply("patient", "p1", "added", "age=42"));
@@ -75,18 +80,7 @@ Deno.test("config --restrict modes apply to CLI appends", async () => {
 
 Deno.test("staged events are validated again at commit time; a bad one commits nothing", async () => {
   await withTempDir(async (dir) => {
-    await ok(dir, ["schema", "create", "patient", "--events", "added"]);
-    await ok(dir, [
-      "schema",
-      "alter",
-      "patient",
-      "--field",
-      "age",
-      "--type",
-      "integer",
-      "--rules",
-      '{"range":{"min":0}}',
-    ]);
+    await patientWithAgeRule(dir);
     await ok(dir, [...apply("patient", "p1", "added", "age=50"), "--stage"]);
     await ok(dir, [...apply("patient", "p2", "added", "age=5"), "--stage"]);
     // Staging already validates...
