@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { isProcessAlive, readPidFile } from "../../src/server/pid_file.ts";
 import {
+  DAEMON_TEST_OPTS as OPTS,
   dbx,
   fails,
   generateToken,
@@ -15,7 +16,6 @@ import {
   withEngine,
 } from "./lifecycle_helpers.ts";
 
-const OPTS = { sanitizeResources: false, sanitizeOps: false };
 const CLIENTS = 32;
 const AGGREGATES = 12;
 /** Acknowledged appends to wait for before the kill. */

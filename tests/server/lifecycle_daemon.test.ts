@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pidFilePath, readPidFile, writePidFile } from "../../src/server/pid_file.ts";
 import {
+  DAEMON_TEST_OPTS as OPTS,
   dbx,
   fails,
   LOCAL_PORT,
@@ -15,8 +16,6 @@ import {
   withDataDir,
 } from "./lifecycle_helpers.ts";
 import { isProcessAlive } from "../../src/server/pid_file.ts";
-
-const OPTS = { sanitizeResources: false, sanitizeOps: false };
 
 /** The pid of a process that has exited (and was reaped): certainly not running. */
 async function deadPid(): Promise<number> {

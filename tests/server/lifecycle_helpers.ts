@@ -9,6 +9,12 @@ import { dekBytes, loadConfig } from "../../src/config/mod.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { isProcessAlive, type PidInfo, readPidFile } from "../../src/server/pid_file.ts";
 
+/**
+ * Options of tests that run daemons and CLI subprocesses: their streams and
+ * timers outlive a single test step by design, so Deno's sanitizers are off.
+ */
+export const DAEMON_TEST_OPTS = { sanitizeResources: false, sanitizeOps: false };
+
 export const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
 export interface CliResult {

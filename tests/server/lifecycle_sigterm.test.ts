@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readPidFile } from "../../src/server/pid_file.ts";
 import {
+  DAEMON_TEST_OPTS as OPTS,
   dbx,
   generateToken,
   MAIN,
@@ -15,8 +16,6 @@ import {
   withDataDir,
   withEngine,
 } from "./lifecycle_helpers.ts";
-
-const OPTS = { sanitizeResources: false, sanitizeOps: false };
 
 /** Read a child's stdout until a line matches; returns the match. */
 async function waitForLine(

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { readStaged } from "../../src/staging/staged_events.ts";
 import {
+  DAEMON_TEST_OPTS as OPTS,
   dbx,
   fails,
   generateToken,
@@ -15,7 +16,10 @@ import {
   withDataDir,
 } from "./lifecycle_helpers.ts";
 
-const OPTS = { sanitizeResources: false, sanitizeOps: false };
+/** A token that may only read aggregates (audit/carol). */
+function readOnlyToken(dir: string): Promise<string> {
+  return generateToken(dir, ["--group", "audit", "--user", "carol", "--action", "aggregate.read"]);
+}
 
 function target(type: string, id: string, dir: string): string[] {
   return ["--aggregate", type, "--aggregate-id", id, "--data-dir", dir];
@@ -58,14 +62,7 @@ Deno.test(
       assert.equal(viaFlag.version, 2);
 
       // The server checks the token: a read-only token is refused with its message.
-      const reader = await generateToken(dir, [
-        "--group",
-        "audit",
-        "--user",
-        "carol",
-        "--action",
-        "aggregate.read",
-      ]);
+      const reader = await readOnlyToken(dir);
       fails(
         await apply("p-3", ["--token", reader]),
         1,
@@ -192,14 +189,7 @@ Deno.test(
         ]),
         "stage o-3",
       );
-      const reader = await generateToken(dir, [
-        "--group",
-        "audit",
-        "--user",
-        "carol",
-        "--action",
-        "aggregate.read",
-      ]);
+      const reader = await readOnlyToken(dir);
       fails(
         await dbx(["aggregate", "commit", "--data-dir", dir, "--token", reader]),
         1,

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  DAEMON_TEST_OPTS as OPTS,
   dbx,
   fails,
   generateToken,
@@ -14,8 +15,6 @@ import {
   startDaemon,
   withDataDir,
 } from "./lifecycle_helpers.ts";
-
-const OPTS = { sanitizeResources: false, sanitizeOps: false };
 
 async function getJson(url: string, token: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
