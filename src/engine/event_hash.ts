@@ -1,6 +1,6 @@
 import { canonicalJson } from "../integrity/canonical_json.ts";
 import { createHash } from "node:crypto";
-import type { EventRecord } from "./types.ts";
+import type { EventMetadata, EventRecord } from "./types.ts";
 
 /** The part of a record the event hash covers. */
 export type HashedRecord = Pick<
@@ -22,6 +22,11 @@ export function eventHash(record: HashedRecord): string {
   return hashWithPayload(record, canonicalJson(record.payload));
 }
 
+const utf8 = new TextEncoder();
+/** Messages up to this size are assembled in one reused buffer (UTF-8 is ≤ 3 bytes per UTF-16 unit). */
+const SCRATCH_MAX = 1 << 20;
+let scratch = new Uint8Array(4096);
+
 /**
  * The event hash given the payload's canonical JSON (text or its UTF-8 bytes).
  * The canonical record is `before || payload || after`: the envelope's keys are
@@ -39,15 +44,46 @@ export function hashWithPayload(
   record: Omit<HashedRecord, "payload">,
   payloadJson: string | Uint8Array,
 ): string {
-  return createHash("sha256")
-    .update(
-      `{"aggregate_id":${canonicalJson(record.aggregate_id)},"aggregate_type":${
-        canonicalJson(record.aggregate_type)
-      },"event_type":${canonicalJson(record.event_type)},"metadata":${
-        canonicalJson(record.metadata)
-      },"payload":`,
-    )
-    .update(payloadJson)
-    .update(`,"version":${canonicalJson(record.version)}}`)
-    .digest("hex");
+  const before = `{"aggregate_id":${JSON.stringify(record.aggregate_id)},"aggregate_type":${
+    JSON.stringify(record.aggregate_type)
+  },"event_type":${JSON.stringify(record.event_type)},"metadata":${
+    canonicalMetadata(record.metadata)
+  },"payload":`;
+  const after = `,"version":${canonicalJson(record.version)}}`;
+  // One native hash update of one buffer: each update of a string costs a conversion and a call.
+  const bound = 3 * (before.length + after.length) +
+    (typeof payloadJson === "string" ? 3 * payloadJson.length : payloadJson.length);
+  if (bound > SCRATCH_MAX) {
+    return createHash("sha256").update(before).update(payloadJson).update(after).digest("hex");
+  }
+  if (bound > scratch.length) scratch = new Uint8Array(Math.max(bound, scratch.length * 2));
+  let at = utf8.encodeInto(before, scratch).written;
+  if (typeof payloadJson === "string") {
+    at += utf8.encodeInto(payloadJson, scratch.subarray(at)).written;
+  } else {
+    scratch.set(payloadJson, at);
+    at += payloadJson.length;
+  }
+  at += utf8.encodeInto(after, scratch.subarray(at)).written;
+  return createHash("sha256").update(scratch.subarray(0, at)).digest("hex");
+}
+
+/**
+ * `canonicalJson(metadata)` for the shape every writer produces (its keys in
+ * sorted order, written directly); anything else takes the general path, so the
+ * bytes are the same either way.
+ */
+function canonicalMetadata(m: EventMetadata): string {
+  if (
+    m === null || typeof m !== "object" || typeof m.created_at !== "string" ||
+    typeof m.event_id !== "string" || (m.note !== undefined && typeof m.note !== "string") ||
+    Object.keys(m).length !== (m.note === undefined ? 3 : 4) || !("issued_by" in m)
+  ) {
+    return canonicalJson(m);
+  }
+  const issuedBy = m.issued_by === null ? "null" : canonicalJson(m.issued_by);
+  const note = m.note === undefined ? "" : `,"note":${JSON.stringify(m.note)}`;
+  return `{"created_at":${JSON.stringify(m.created_at)},"event_id":${
+    JSON.stringify(m.event_id)
+  },"issued_by":${issuedBy}${note}}`;
 }

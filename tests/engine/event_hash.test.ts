@@ -47,3 +47,30 @@ Deno.test("event hash covers metadata and drops absent optional fields like cano
   assertNotEquals(eventHash(noNote), eventHash(record));
   assertNotEquals(eventHash({ ...record, version: 8 }), eventHash(record));
 });
+
+Deno.test("event hash: every metadata shape hashes like canonicalJson of the whole record", () => {
+  const shapes: Hashed["metadata"][] = [
+    { event_id: "e", created_at: "t", issued_by: null },
+    { event_id: "e", created_at: "t", issued_by: null, note: '\u2028"quoted"\\ \u00e9 \u{1F600}' },
+    { created_at: "t", issued_by: { user: "u", group: "g" }, event_id: "e" },
+    // Not what a writer makes, so not the direct path: still the same bytes.
+    { event_id: "e", created_at: "t", issued_by: null, extra: 1 } as Hashed["metadata"],
+    { event_id: "e", created_at: "t" } as Hashed["metadata"],
+    { event_id: 5, created_at: "t", issued_by: null } as unknown as Hashed["metadata"],
+  ];
+  for (const metadata of shapes) {
+    const r = { ...record, metadata };
+    assertEquals(eventHash(r), reference(r), JSON.stringify(metadata));
+  }
+});
+
+Deno.test("event hash: long and multi-byte payloads, in and beyond the reused buffer", () => {
+  for (const size of [5_000, 400_000]) {
+    const r = { ...record, payload: { text: "\u00e9\u{1F600}x".repeat(size) } };
+    const json = canonicalJson(r.payload);
+    assertEquals(eventHash(r), reference(r));
+    assertEquals(hashWithPayload(r, new TextEncoder().encode(json)), reference(r));
+  }
+  // A short one after a long one: nothing of the longer message is left over.
+  assertEquals(eventHash(record), reference(record));
+});
