@@ -27,18 +27,37 @@ function nextNonce(): Uint8Array {
 }
 
 export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  const out = new Uint8Array(sealedLength(plaintext.length));
+  sealInto(key, plaintext, aad, out, 0);
+  return out;
+}
+
+/** Size of the sealed form of `plaintextLength` bytes. */
+export function sealedLength(plaintextLength: number): number {
+  return 1 + NONCE_BYTES + plaintextLength + TAG_BYTES;
+}
+
+/**
+ * Seal into `out[at..at + sealedLength(plaintext.length)]`, for callers that
+ * build a larger value around the sealed bytes without another allocation.
+ */
+export function sealInto(
+  key: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): void {
   const nonce = nextNonce();
   const cipher = createCipheriv("aes-256-gcm", key, nonce);
   cipher.setAAD(aad);
-  const out = new Uint8Array(1 + NONCE_BYTES + plaintext.length + TAG_BYTES);
-  out[0] = VERSION;
-  out.set(nonce, 1);
+  out[at] = VERSION;
+  out.set(nonce, at + 1);
   const body = cipher.update(plaintext);
-  out.set(body, 1 + NONCE_BYTES);
+  out.set(body, at + 1 + NONCE_BYTES);
   const final = cipher.final();
-  if (final.length > 0) out.set(final, 1 + NONCE_BYTES + body.length);
-  out.set(cipher.getAuthTag(), 1 + NONCE_BYTES + plaintext.length);
-  return out;
+  if (final.length > 0) out.set(final, at + 1 + NONCE_BYTES + body.length);
+  out.set(cipher.getAuthTag(), at + 1 + NONCE_BYTES + plaintext.length);
 }
 
 /** Decrypt; throws DbxError("wrong_key") if the key, data or associated data differ. */

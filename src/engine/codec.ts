@@ -3,8 +3,9 @@
  * sealed with the DEK (the storage key is the associated data); names, versions,
  * hashes and roots stay readable.
  */
-import { open, seal } from "../crypto/aead.ts";
+import { open, seal, sealedLength, sealInto } from "../crypto/aead.ts";
 import { DbxError } from "../errors.ts";
+import type { ByteSlab } from "../util/byte_slab.ts";
 import type { EventMetadata, EventRecord } from "./types.ts";
 
 const enc = new TextEncoder();
@@ -39,8 +40,17 @@ export type HeadSummary = Pick<
  * empty state at version 0). One value, so an append touches one key per
  * aggregate, and listings read the head without decrypting the state.
  */
-export function encodeHeadValue(head: StoredHead, sealedState: Uint8Array): Uint8Array {
-  return withLengthPrefix(enc.encode(JSON.stringify(head)), sealedState);
+export function encodeHeadValue(
+  head: StoredHead,
+  sealedState: Uint8Array,
+  slab?: ByteSlab,
+): Uint8Array {
+  const json = utf8(JSON.stringify(head), 0);
+  const out = take(4 + json.length + sealedState.length, slab);
+  writeU32(out, json.length);
+  out.set(json, 4);
+  out.set(sealedState, 4 + json.length);
+  return out;
 }
 
 /** The plaintext head part of a head value. */
@@ -112,10 +122,38 @@ export function decodePositionRun(value: Uint8Array): Uint8Array[] {
 
 function withLengthPrefix(first: Uint8Array, rest: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + first.length + rest.length);
-  new DataView(out.buffer).setUint32(0, first.length);
+  writeU32(out, first.length);
   out.set(first, 4);
   out.set(rest, 4 + first.length);
   return out;
+}
+
+function writeU32(out: Uint8Array, value: number): void {
+  out[0] = value >>> 24;
+  out[1] = (value >>> 16) & 0xff;
+  out[2] = (value >>> 8) & 0xff;
+  out[3] = value & 0xff;
+}
+
+function take(length: number, slab: ByteSlab | undefined): Uint8Array {
+  return slab ? slab.take(length) : new Uint8Array(length);
+}
+
+/** Texts up to this many UTF-16 units are encoded into a reused buffer. */
+const SCRATCH_TEXT_MAX = 1 << 20;
+const scratch = [new Uint8Array(8192), new Uint8Array(8192)];
+
+/**
+ * UTF-8 of `text`, in reused scratch buffer `slot` when it is short: valid
+ * only until the next call with the same slot (callers copy it out at once).
+ */
+function utf8(text: string, slot: 0 | 1): Uint8Array {
+  if (text.length > SCRATCH_TEXT_MAX) return enc.encode(text);
+  if (text.length * 3 > scratch[slot].length) {
+    scratch[slot] = new Uint8Array(Math.max(text.length * 3, scratch[slot].length * 2));
+  }
+  const buffer = scratch[slot];
+  return buffer.subarray(0, enc.encodeInto(text, buffer).written);
 }
 
 function prefixed(value: Uint8Array, what: string): { first: Uint8Array; rest: Uint8Array } {
@@ -138,13 +176,15 @@ export interface StoredEventHeader {
 /**
  * Event value: u32 header length || header JSON || sealed payload JSON. The
  * writer passes the payload's canonical JSON (the text it hashed), so a verify
- * can hash the decrypted bytes as they are.
+ * can hash the decrypted bytes as they are, and a slab for the value (see
+ * ByteSlab: the value must not outlive its write).
  */
 export function encodeEvent(
   record: EventRecord,
   key: Uint8Array,
   dek: Uint8Array,
   payloadJson: string = JSON.stringify(record.payload),
+  slab?: ByteSlab,
 ): Uint8Array {
   const header: StoredEventHeader = {
     event_type: record.event_type,
@@ -154,8 +194,13 @@ export function encodeEvent(
     merkle_root: record.merkle_root,
     position: record.position,
   };
-  const sealed = seal(dek, enc.encode(payloadJson), key);
-  return withLengthPrefix(enc.encode(JSON.stringify(header)), sealed);
+  const json = utf8(JSON.stringify(header), 0);
+  const plaintext = utf8(payloadJson, 1);
+  const out = take(4 + json.length + sealedLength(plaintext.length), slab);
+  writeU32(out, json.length);
+  out.set(json, 4);
+  sealInto(dek, plaintext, key, out, 4 + json.length);
+  return out;
 }
 
 /** Parse just the header (no decryption): enough for proofs, listings and replay order. */

@@ -26,6 +26,7 @@ import {
 import { canonicalJson } from "../integrity/canonical_json.ts";
 import { fromHex, hashBytes, toHex } from "../integrity/sha256.ts";
 import type { BatchOp, Storage } from "../store/storage.ts";
+import { ByteSlab } from "../util/byte_slab.ts";
 import { LruMap } from "../util/lru_map.ts";
 import {
   decodeEvent,
@@ -166,6 +167,8 @@ export class Writer {
   #committedPosition: number;
   #failed: Error | undefined;
   #closed = false;
+  /** Event and head values live only until their write: they share slabs. */
+  #slab = new ByteSlab();
 
   constructor(options: WriterOptions) {
     this.#o = options;
@@ -397,7 +400,11 @@ export class Writer {
         head.sealed = sealHeadState(head.state, key, this.#o.dek);
         head.stateVersion = head.version;
       }
-      round.ops.push({ type: "put", key, value: encodeHeadValue(storedHead(head), head.sealed) });
+      round.ops.push({
+        type: "put",
+        key,
+        value: encodeHeadValue(storedHead(head), head.sealed, this.#slab),
+      });
       this.#pendingHeads.set(aggregateId(head.type, head.id), head);
     }
     for (const [name, count] of round.counters) {
@@ -607,7 +614,7 @@ export class Writer {
       ops.push({
         type: "put",
         key: eKey,
-        value: encodeEvent(record, eKey, this.#o.dek, payloadJson),
+        value: encodeEvent(record, eKey, this.#o.dek, payloadJson, this.#slab),
       });
       parts.push(eKey.subarray(1));
       // Only ids the caller chose can be retried, so only those are indexed.
