@@ -6,6 +6,7 @@
 import { open, seal, sealedLength, sealInto } from "../crypto/aead.ts";
 import { DbxError } from "../errors.ts";
 import type { ByteSlab } from "../util/byte_slab.ts";
+import { MAX_SCRATCH_BYTES, ScratchBuffer } from "../util/scratch_buffer.ts";
 import type { EventMetadata, EventRecord } from "./types.ts";
 
 const enc = new TextEncoder();
@@ -45,12 +46,7 @@ export function encodeHeadValue(
   sealedState: Uint8Array,
   slab?: ByteSlab,
 ): Uint8Array {
-  const json = utf8(JSON.stringify(head), 0);
-  const out = take(4 + json.length + sealedState.length, slab);
-  writeU32(out, json.length);
-  out.set(json, 4);
-  out.set(sealedState, 4 + json.length);
-  return out;
+  return withLengthPrefix(utf8(JSON.stringify(head), 0), sealedState, slab);
 }
 
 /** The plaintext head part of a head value. */
@@ -120,39 +116,38 @@ export function decodePositionRun(value: Uint8Array): Uint8Array[] {
   return out;
 }
 
-function withLengthPrefix(first: Uint8Array, rest: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + first.length + rest.length);
-  writeU32(out, first.length);
-  out.set(first, 4);
+function withLengthPrefix(first: Uint8Array, rest: Uint8Array, slab?: ByteSlab): Uint8Array {
+  const out = lengthPrefixed(first, rest.length, slab);
   out.set(rest, 4 + first.length);
   return out;
 }
 
-function writeU32(out: Uint8Array, value: number): void {
-  out[0] = value >>> 24;
-  out[1] = (value >>> 16) & 0xff;
-  out[2] = (value >>> 8) & 0xff;
-  out[3] = value & 0xff;
+/**
+ * A value `u32 length || first || <restLength bytes>` (from the slab, if given)
+ * with the length and `first` written; the caller fills in the rest.
+ */
+function lengthPrefixed(first: Uint8Array, restLength: number, slab?: ByteSlab): Uint8Array {
+  const length = 4 + first.length + restLength;
+  const out = slab ? slab.take(length) : new Uint8Array(length);
+  out[0] = first.length >>> 24;
+  out[1] = (first.length >>> 16) & 0xff;
+  out[2] = (first.length >>> 8) & 0xff;
+  out[3] = first.length & 0xff;
+  out.set(first, 4);
+  return out;
 }
 
-function take(length: number, slab: ByteSlab | undefined): Uint8Array {
-  return slab ? slab.take(length) : new Uint8Array(length);
-}
-
-/** Texts up to this many UTF-16 units are encoded into a reused buffer. */
-const SCRATCH_TEXT_MAX = 1 << 20;
-const scratch = [new Uint8Array(8192), new Uint8Array(8192)];
+/** Two buffers: an event's header and payload text are both in use at once. */
+const scratch = [new ScratchBuffer(8192), new ScratchBuffer(8192)];
 
 /**
  * UTF-8 of `text`, in reused scratch buffer `slot` when it is short: valid
  * only until the next call with the same slot (callers copy it out at once).
  */
 function utf8(text: string, slot: 0 | 1): Uint8Array {
-  if (text.length > SCRATCH_TEXT_MAX) return enc.encode(text);
-  if (text.length * 3 > scratch[slot].length) {
-    scratch[slot] = new Uint8Array(Math.max(text.length * 3, scratch[slot].length * 2));
-  }
-  const buffer = scratch[slot];
+  // UTF-8 takes at most 3 bytes per UTF-16 unit.
+  if (text.length * 3 > MAX_SCRATCH_BYTES) return enc.encode(text);
+  const buffer = scratch[slot].reserve(text.length * 3);
   return buffer.subarray(0, enc.encodeInto(text, buffer).written);
 }
 
@@ -196,9 +191,7 @@ export function encodeEvent(
   };
   const json = utf8(JSON.stringify(header), 0);
   const plaintext = utf8(payloadJson, 1);
-  const out = take(4 + json.length + sealedLength(plaintext.length), slab);
-  writeU32(out, json.length);
-  out.set(json, 4);
+  const out = lengthPrefixed(json, sealedLength(plaintext.length), slab);
   sealInto(dek, plaintext, key, out, 4 + json.length);
   return out;
 }

@@ -1,5 +1,6 @@
 import { canonicalJson } from "../integrity/canonical_json.ts";
 import { createHash } from "node:crypto";
+import { MAX_SCRATCH_BYTES, ScratchBuffer } from "../util/scratch_buffer.ts";
 import type { EventMetadata, EventRecord } from "./types.ts";
 
 /** The part of a record the event hash covers. */
@@ -23,9 +24,7 @@ export function eventHash(record: HashedRecord): string {
 }
 
 const utf8 = new TextEncoder();
-/** Messages up to this size are assembled in one reused buffer (UTF-8 is ≤ 3 bytes per UTF-16 unit). */
-const SCRATCH_MAX = 1 << 20;
-let scratch = new Uint8Array(4096);
+const message = new ScratchBuffer();
 
 /**
  * The event hash given the payload's canonical JSON (text or its UTF-8 bytes).
@@ -51,12 +50,13 @@ export function hashWithPayload(
   },"payload":`;
   const after = `,"version":${canonicalJson(record.version)}}`;
   // One native hash update of one buffer: each update of a string costs a conversion and a call.
+  // UTF-8 takes at most 3 bytes per UTF-16 unit.
   const bound = 3 * (before.length + after.length) +
     (typeof payloadJson === "string" ? 3 * payloadJson.length : payloadJson.length);
-  if (bound > SCRATCH_MAX) {
+  if (bound > MAX_SCRATCH_BYTES) {
     return createHash("sha256").update(before).update(payloadJson).update(after).digest("hex");
   }
-  if (bound > scratch.length) scratch = new Uint8Array(Math.max(bound, scratch.length * 2));
+  const scratch = message.reserve(bound);
   let at = utf8.encodeInto(before, scratch).written;
   if (typeof payloadJson === "string") {
     at += utf8.encodeInto(payloadJson, scratch.subarray(at)).written;
