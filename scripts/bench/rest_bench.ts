@@ -350,10 +350,8 @@ async function runRest(ctx: BenchContext): Promise<void> {
     cleanups.push(() => server.stop());
     ctx.log(`dbx server pid ${server.pid} at ${server.baseUrl}`);
 
-    const engine = await Engine.open({
-      dataDir: await ctx.tempDir("rest-engine"),
-      dek: randomDek(),
-    });
+    const engineStorage = await openRocksStorage(storePath(await ctx.tempDir("rest-engine")));
+    const engine = await Engine.open({ storage: engineStorage, dek: randomDek() });
     cleanups.push(() => engine.close());
 
     let postgres: PostgresTarget | undefined;
@@ -453,7 +451,7 @@ async function runRest(ctx: BenchContext): Promise<void> {
     await pgServer?.stop();
 
     // --- one sequential client: REST vs raw synced put -----------------------------
-    const sample = await engine.storage.get(eventKey(AGGREGATE_TYPE, "w-0", 1));
+    const sample = await engineStorage.get(eventKey(AGGREGATE_TYPE, "w-0", 1));
     if (!sample) throw new Error("the in-process engine stored no event to copy");
     const value = Uint8Array.from(sample);
     const storage = await openRocksStorage(storePath(await ctx.tempDir("rest-raw")));

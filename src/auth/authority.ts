@@ -474,6 +474,30 @@ export class TokenAuthority {
    * ```
    */
   authorize(token: string | undefined, action: Action, resource: string): Authorized {
+    const who = this.authenticate(token);
+    if (!permits(who, action, resource)) {
+      throw refuse(
+        "forbidden",
+        "not_permitted",
+        `the token does not permit ${action} on ${resource}`,
+      );
+    }
+    this.used(who);
+    return who;
+  }
+
+  /**
+   * Is `token` valid (signature, issuer, expiry, revocation), whatever its scope? Returns
+   * who it is and what it may do; the caller checks the scope (`permits`) and then reports
+   * the use with {@link used}. Throws DbxError "unauthorized" like `authorize`.
+   *
+   * @example
+   * ```ts
+   * const who = auth.authenticate(bearer);
+   * if (permits(who, "aggregate.read", aggregateResource("patient", "p-1"))) auth.used(who);
+   * ```
+   */
+  authenticate(token: string | undefined): Authorized {
     this.#assertOpen();
     if (token === undefined || token === "") {
       throw refuse("unauthorized", "missing", "a token is required");
@@ -484,20 +508,9 @@ export class TokenAuthority {
       throw refuse("unauthorized", "revoked", "the token has been revoked");
     }
     const record = this.#state.tokens.get(claims.jti);
-    const now = this.#now();
     const expiresAt = this.#expiresAt(claims, record);
-    if (expiresAt !== null && now >= expiresAt) {
+    if (expiresAt !== null && this.#now() >= expiresAt) {
       throw refuse("unauthorized", "expired", "the token has expired");
-    }
-    if (!permits(claims, action, resource)) {
-      throw refuse(
-        "forbidden",
-        "not_permitted",
-        `the token does not permit ${action} on ${resource}`,
-      );
-    }
-    if (record?.keep_alive && record.expiration !== null && expiresAt !== null) {
-      this.#slide(record, now + record.expiration * 1000, expiresAt);
     }
     const limit = record ? record.limit : claims.limit ?? null;
     return {
@@ -507,6 +520,17 @@ export class TokenAuthority {
       actions: claims.actions,
       resources: claims.resources,
     };
+  }
+
+  /**
+   * Report a permitted use of an authenticated token: a keep-alive token's expiry slides
+   * forward. Refused uses are not reported, so they never extend a token's life.
+   */
+  used(who: Authorized): void {
+    const record = this.#state.tokens.get(who.token_id);
+    if (!record?.keep_alive || record.expiration === null) return;
+    const expiresAt = this.#expiresAt(undefined, record);
+    if (expiresAt !== null) this.#slide(record, this.#now() + record.expiration * 1000, expiresAt);
   }
 
   /** Save pending keep-alive slides and wait for writes in flight. */
@@ -606,8 +630,8 @@ export class TokenAuthority {
     return info;
   }
 
-  #expiresAt(claims: TokenClaims, record: TokenRecord | undefined): number | null {
-    if (!record) return claims.exp === undefined ? null : claims.exp * 1000;
+  #expiresAt(claims: TokenClaims | undefined, record: TokenRecord | undefined): number | null {
+    if (!record) return claims?.exp === undefined ? null : claims.exp * 1000;
     if (record.expires_at === null) return null;
     const slid = record.keep_alive ? this.#slides.get(record.id) : undefined;
     return slid !== undefined && slid > record.expires_at ? slid : record.expires_at;

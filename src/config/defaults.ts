@@ -9,6 +9,10 @@ export const DEFAULT_PORT = 7070;
 export const DEFAULT_SOCKET_PORT = 6363;
 /** Default Admin API port. */
 export const DEFAULT_ADMIN_PORT = 7171;
+/** Default bound of the writer's queue, in events (`[server] write_queue_limit`). */
+export const DEFAULT_WRITE_QUEUE_LIMIT = 8192;
+/** Most HTTP worker isolates `[server] http_workers` may ask for. */
+export const MAX_HTTP_WORKERS = 64;
 /** Name of the configuration file inside the data directory. */
 export const CONFIG_FILE_NAME = "config.toml";
 /** Name of the store directory inside the data directory. */
@@ -36,5 +40,6 @@ export function defaultConfig(dataDir: string): Config {
     grpc: { bind_addr: `0.0.0.0:${DEFAULT_PORT}` },
     socket: { bind_addr: `0.0.0.0:${DEFAULT_SOCKET_PORT}` },
     admin: { enabled: false, bind: "127.0.0.1", port: DEFAULT_ADMIN_PORT },
+    server: { http_workers: "auto", write_queue_limit: DEFAULT_WRITE_QUEUE_LIMIT },
   };
 }

@@ -1,11 +1,13 @@
 /**
  * Reading `config.toml`, or creating it on first use.
  */
+import { dirname } from "node:path";
 import { generateDek } from "../crypto/aead.ts";
 import { DbxError } from "../errors.ts";
 import { defaultConfig } from "./defaults.ts";
 import { resolveLocation } from "./paths.ts";
-import { ensurePrivateDir, saveConfig } from "./save.ts";
+import { CONFIG_FILE_MODE, configToToml, ensurePrivateDir } from "./save.ts";
+import { createFileExclusive } from "../util/atomic_file.ts";
 import type { ConfigLocation, LoadedConfig } from "./types.ts";
 import { parseTomlText, validateConfig } from "./validate.ts";
 
@@ -36,9 +38,14 @@ export async function loadConfig(
       );
     }
     await ensurePrivateDir(dataDir);
+    await ensurePrivateDir(dirname(configPath));
     const config = { ...defaultConfig(dataDir), dek: generateDek() };
-    await saveConfig(configPath, config);
-    return { config, configPath, dataDir, created: true };
+    const text = new TextEncoder().encode(configToToml(config, configPath));
+    // Two first commands at once must agree on one DEK: the first to create the file wins.
+    if (await createFileExclusive(configPath, text, CONFIG_FILE_MODE)) {
+      return { config, configPath, dataDir, created: true };
+    }
+    return await loadConfig(loc, { create: false });
   }
   const config = validateConfig(parseTomlText(text, configPath), configPath, dataDir);
   return { config, configPath, dataDir, created: false };

@@ -1,13 +1,21 @@
 /**
  * Configuration: where it lives, defaults, loading, saving and secret-safe display.
  */
-export type { Config, ConfigLocation, LoadedConfig, RestrictMode } from "./types.ts";
+export type {
+  Config,
+  ConfigLocation,
+  LoadedConfig,
+  RestrictMode,
+  ServerSettings,
+} from "./types.ts";
 export {
   CONFIG_FILE_NAME,
   DEFAULT_ADMIN_PORT,
   DEFAULT_PORT,
   DEFAULT_SOCKET_PORT,
+  DEFAULT_WRITE_QUEUE_LIMIT,
   defaultConfig,
+  MAX_HTTP_WORKERS,
   STORE_DIR_NAME,
 } from "./defaults.ts";
 export {

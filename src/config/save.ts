@@ -42,6 +42,7 @@ export function configDocument(config: Config, path: string): Record<string, unk
   doc.socket = { ...config.socket };
   const { master_key_hash, ...admin } = config.admin;
   doc.admin = master_key_hash === undefined ? admin : { ...admin, master_key_hash };
+  doc.server = { ...config.server };
   return doc;
 }
 

@@ -21,6 +21,18 @@ export interface Config {
   grpc: { bind_addr: string };
   socket: { bind_addr: string };
   admin: { enabled: boolean; bind: string; port: number; master_key_hash?: string };
+  server: ServerSettings;
+}
+
+/** The `[server]` table: how a running server spends its threads and memory. */
+export interface ServerSettings {
+  /**
+   * Worker isolates serving HTTP, each reaching the API across a message port; 0 serves
+   * HTTP on the engine's thread. "auto" picks from the CPU count (see `httpWorkerCount`).
+   */
+  http_workers: number | "auto";
+  /** Events waiting for the writer beyond which appends are refused with 503. */
+  write_queue_limit: number;
 }
 
 /** A config as loaded: where it came from and where the data lives. */

@@ -6,7 +6,7 @@ import { Buffer } from "node:buffer";
 import { parse, TomlError } from "smol-toml";
 import { parseDek } from "../crypto/aead.ts";
 import { DbxError, isDbxError } from "../errors.ts";
-import { defaultConfig } from "./defaults.ts";
+import { defaultConfig, MAX_HTTP_WORKERS } from "./defaults.ts";
 import { parseMasterKeyHash } from "./master_key.ts";
 import type { Config, RestrictMode } from "./types.ts";
 
@@ -158,6 +158,7 @@ const TOP_KEYS = [
   "grpc",
   "socket",
   "admin",
+  "server",
 ] as const;
 
 /**
@@ -253,6 +254,28 @@ export function validateConfig(raw: Table, path: string, dataDir: string): Confi
         check.fail("admin.master_key_hash", "is not a valid scrypt$ hash");
       }
       config.admin.master_key_hash = stored;
+    }
+  }
+  if (top.server !== undefined) {
+    const server = check.table(top.server, "server", ["http_workers", "write_queue_limit"]);
+    if (server.http_workers !== undefined) {
+      config.server.http_workers = server.http_workers === "auto"
+        ? "auto"
+        : typeof server.http_workers === "number"
+        ? check.integer(server.http_workers, "server.http_workers", 0, MAX_HTTP_WORKERS)
+        : check.fail(
+          "server.http_workers",
+          `must be "auto" or an integer from 0 to ${MAX_HTTP_WORKERS} (got ${
+            show(server.http_workers)
+          })`,
+        );
+    }
+    if (server.write_queue_limit !== undefined) {
+      config.server.write_queue_limit = check.integer(
+        server.write_queue_limit,
+        "server.write_queue_limit",
+        1,
+      );
     }
   }
   return config;

@@ -44,9 +44,15 @@ import {
   snapshotKey,
   snapshotRange,
 } from "./keys.ts";
-import { validateEventId, validateName, validateNote } from "./names.ts";
+import { decideAppend } from "./decide.ts";
+import { validateName, validateNote } from "./names.ts";
 import { headState } from "./head_state.ts";
-import { payloadFromPatch } from "./patch.ts";
+import {
+  checkAppendInput,
+  type CheckedAppendInput,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  type InputLimits,
+} from "./input.ts";
 import { copyState, foldPayload } from "./state.ts";
 import type {
   AggregateRecord,
@@ -59,11 +65,18 @@ import type {
   VerifyResult,
 } from "./types.ts";
 import { verifyAggregate } from "./verify.ts";
-import { type ControlOp, Writer } from "./writer.ts";
+import { type AppendOutcome, type ControlOp, findByEventId, Writer } from "./writer.ts";
+
+export type { AppendOutcome } from "./writer.ts";
 
 export interface EngineOptions {
-  /** Data directory; the RocksDB store lives in `<dataDir>/store`. */
-  dataDir: string;
+  /** Data directory; the RocksDB store lives in `<dataDir>/store`. Ignored with `storage`. */
+  dataDir?: string;
+  /**
+   * An open storage to run on instead of opening `<dataDir>/store`. The engine owns it
+   * from then on and closes it on close.
+   */
+  storage?: Storage;
   /** 32-byte data encryption key. */
   dek: Uint8Array;
   /** Schema validation hook, run by the writer for every event. */
@@ -78,7 +91,12 @@ export interface EngineOptions {
   now?: () => Date;
   /** Largest accepted payload, in bytes of JSON. */
   maxPayloadBytes?: number;
+  /** Events waiting for the writer beyond which appends are refused ("overloaded"). */
+  queueLimit?: number;
 }
+
+/** Default bound of the writer's queue, in events. */
+export const DEFAULT_QUEUE_LIMIT = 8192;
 
 /** A snapshot as listed. */
 export interface SnapshotInfo {
@@ -89,7 +107,6 @@ export interface SnapshotInfo {
 
 const DEK_CHECK = "dek_check";
 const DEK_CHECK_PLAINTEXT = new TextEncoder().encode("eventdbx-dek-check");
-const DEFAULT_MAX_PAYLOAD = 1 << 20;
 
 /** Path of the RocksDB directory inside a data dir. */
 export function storePath(dataDir: string): string {
@@ -97,20 +114,20 @@ export function storePath(dataDir: string): string {
 }
 
 export class Engine {
-  readonly storage: Storage;
   readonly readOnly: boolean;
+  readonly #storage: Storage;
   #dek: Uint8Array;
   #writer: Writer | undefined;
   #listeners = new Set<(records: EventRecord[]) => void>();
-  #maxPayloadBytes: number;
+  #limits: InputLimits;
   #validator: EventValidator | undefined;
   #closed = false;
 
   private constructor(storage: Storage, options: EngineOptions, position: number) {
-    this.storage = storage;
+    this.#storage = storage;
     this.readOnly = options.readOnly ?? false;
     this.#dek = options.dek;
-    this.#maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
+    this.#limits = { maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES };
     this.#validator = options.validator;
     if (!this.readOnly) {
       this.#writer = new Writer({
@@ -120,6 +137,7 @@ export class Engine {
         validator: options.validator,
         snapshotThreshold: options.snapshotThreshold,
         cacheSize: options.cacheSize ?? 10_000,
+        queueLimit: options.queueLimit ?? DEFAULT_QUEUE_LIMIT,
         now: options.now ?? (() => new Date()),
         onCommit: (records) => {
           for (const listener of this.#listeners) listener(records);
@@ -143,9 +161,15 @@ export class Engine {
     if (!(options.dek instanceof Uint8Array) || options.dek.length !== 32) {
       throw new DbxError("invalid_input", "the data encryption key must be 32 bytes");
     }
-    const storage = await openRocksStorage(storePath(options.dataDir), {
-      readOnly: options.readOnly,
-    });
+    let storage = options.storage;
+    if (!storage) {
+      if (options.dataDir === undefined) {
+        throw new DbxError("invalid_input", "the engine needs a data directory or a storage");
+      }
+      storage = await openRocksStorage(storePath(options.dataDir), {
+        readOnly: options.readOnly,
+      });
+    }
     try {
       await checkDek(storage, options.dek, options.readOnly ?? false);
       const position = await storage.get(metaKey("position"));
@@ -159,8 +183,13 @@ export class Engine {
   /** Position of the last committed event (0 when empty). */
   async lastPosition(): Promise<number> {
     if (this.#writer) return this.#writer.position;
-    const value = await this.storage.get(metaKey("position"));
+    const value = await this.#storage.get(metaKey("position"));
     return value ? readU64(value) : 0;
+  }
+
+  /** The input rules every append is checked against (sizes from the options). */
+  get inputLimits(): InputLimits {
+    return this.#limits;
   }
 
   /** Append one event. */
@@ -170,41 +199,52 @@ export class Engine {
   }
 
   /** Append events to any aggregates, all or nothing. */
-  appendBatch(inputs: AppendInput[], options: AppendOptions = {}): Promise<EventRecord[]> {
-    const writer = this.#requireWriter();
+  async appendBatch(inputs: AppendInput[], options: AppendOptions = {}): Promise<EventRecord[]> {
     if (!Array.isArray(inputs) || inputs.length === 0) {
-      return Promise.reject(new DbxError("invalid_input", "a batch needs at least one event"));
+      throw new DbxError("invalid_input", "a batch needs at least one event");
     }
+    const checked = inputs.map((i) => checkAppendInput(i, this.#limits));
+    return (await this.appendChecked(checked, options)).events;
+  }
+
+  /**
+   * Append inputs that already passed `checkAppendInput`, all or nothing; also says how
+   * many records are new (the rest are idempotent retries).
+   */
+  appendChecked(
+    inputs: readonly CheckedAppendInput[],
+    options: AppendOptions = {},
+  ): Promise<AppendOutcome> {
     try {
-      return writer.append(inputs.map((i) => this.#checkInput(i)), options);
+      if (inputs.length === 0) {
+        throw new DbxError("invalid_input", "a batch needs at least one event");
+      }
+      return this.#requireWriter().append(inputs, options);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
   /**
-   * Check an event as an append would (input rules, patch, schema validation
-   * against the current state) without writing it: for staging. Works on a
-   * read-only store too.
+   * Check an event as an append would (input rules, then the same decision as the writer
+   * against the current head: archived, expected version, patch, schema) without writing
+   * it: for staging. Works on a read-only store too.
    */
-  async check(input: AppendInput): Promise<void> {
-    const checked = this.#checkInput(input);
-    const current = await this.getAggregate(checked.aggregate_type, checked.aggregate_id)
-      .catch((err) => {
-        if (isDbxError(err, "not_found")) return undefined;
-        throw err;
-      });
-    const state = current?.state ?? {};
-    this.#validator?.({
-      aggregate_type: checked.aggregate_type,
-      aggregate_id: checked.aggregate_id,
-      event_type: checked.event_type,
-      payload: checked.patch !== undefined
-        ? payloadFromPatch(state, checked.patch)
-        : checked.payload ?? {},
-      current_version: current?.version ?? 0,
-      state,
+  async check(raw: AppendInput): Promise<void> {
+    const input = checkAppendInput(raw, this.#limits);
+    const type = input.aggregate_type;
+    const id = input.aggregate_id;
+    const current = await this.#currentAggregate(type, id).catch((err) => {
+      if (isDbxError(err, "not_found")) return undefined;
+      throw err;
     });
+    const earlier = input.event_id
+      ? await findByEventId(this.#storage, this.#dek, type, id, input.event_id)
+      : undefined;
+    const head = current
+      ? { exists: true, version: current.version, archived: current.archived, state: current.state }
+      : { exists: false, version: 0, archived: false, state: {} };
+    decideAppend(head, input, earlier, this.#validator);
   }
 
   /** Subscribe to committed events, in commit order. Returns an unsubscribe function. */
@@ -240,10 +280,10 @@ export class Engine {
   async #currentAggregate(type: string, id: string): Promise<AggregateRecord> {
     const cached = this.#writer?.committedHead(type, id);
     if (cached) return this.#aggregateRecord(type, id, cached.head, copyState(cached.state));
-    const value = await this.storage.get(headKey(type, id));
+    const value = await this.#storage.get(headKey(type, id));
     if (!value) throw notFound(type, id);
     const head = decodeHead(value);
-    const state = await headState(this.storage, this.#dek, aggregatePart(type, id), value, head);
+    const state = await headState(this.#storage, this.#dek, aggregatePart(type, id), value, head);
     return this.#aggregateRecord(type, id, head, state);
   }
 
@@ -254,7 +294,7 @@ export class Engine {
     let from = 1;
     const range = snapshotRange(type, id);
     for await (
-      const [key, value] of this.storage.range({
+      const [key, value] of this.#storage.range({
         gte: range.gte,
         lte: snapshotKey(type, id, version),
         reverse: true,
@@ -286,7 +326,7 @@ export class Engine {
 
   async #eventAt(type: string, id: string, version: number): Promise<EventRecord> {
     const key = eventKey(type, id, version);
-    const value = await this.storage.get(key);
+    const value = await this.#storage.get(key);
     if (!value) throw new DbxError("not_found", `event ${version} of ${type}/${id} not found`);
     return decodeEvent(type, id, value, key, this.#dek);
   }
@@ -295,7 +335,7 @@ export class Engine {
   async *#events(type: string, id: string, from: number, to: number): AsyncIterable<EventRecord> {
     if (from > to) return;
     for await (
-      const [key, value] of this.storage.range({
+      const [key, value] of this.#storage.range({
         gte: eventKey(type, id, from),
         lte: eventKey(type, id, to),
       })
@@ -305,25 +345,32 @@ export class Engine {
   }
 
   /**
-   * Aggregates in key order (type, then id), without state. `filter` (e.g. a
-   * token's read scope) drops aggregates before `skip`/`take` count them.
+   * Aggregates in key order (type, then id), without state unless `withState`. `filter`
+   * (e.g. a caller's read scope) drops aggregates before `skip`/`take` count them.
    */
   async listAggregates(
     options: Page & {
       aggregate_type?: string;
       filter?: (aggregateType: string, aggregateId: string) => boolean;
+      withState?: boolean;
     } = {},
-  ): Promise<AggregateSummary[]> {
+  ): Promise<(AggregateSummary & { state?: Record<string, unknown> })[]> {
     const { skip = 0, take = 10, filter } = options;
-    const out: AggregateSummary[] = [];
+    const out: (AggregateSummary & { state?: Record<string, unknown> })[] = [];
     if (take <= 0) return out;
     let seen = 0;
-    for await (const [key, value] of this.storage.range(headRange(options.aggregate_type))) {
-      const { type, id } = parseAggregatePart(key.subarray(1));
+    for await (const [key, value] of this.#storage.range(headRange(options.aggregate_type))) {
+      const part = key.subarray(1);
+      const { type, id } = parseAggregatePart(part);
       if (filter && !filter(type, id)) continue;
       if (seen++ < skip) continue;
       if (out.length >= take) break;
       const head = decodeHead(value);
+      if (options.withState) {
+        const state = await headState(this.#storage, this.#dek, part, value, head);
+        out.push(this.#aggregateRecord(type, id, head, state));
+        continue;
+      }
       out.push({
         aggregate_type: type,
         aggregate_id: id,
@@ -339,11 +386,11 @@ export class Engine {
 
   /** Every aggregate with its state, for exports. */
   async *allAggregates(aggregateType?: string): AsyncIterable<AggregateRecord> {
-    for await (const [key, value] of this.storage.range(headRange(aggregateType))) {
+    for await (const [key, value] of this.#storage.range(headRange(aggregateType))) {
       const part = key.subarray(1);
       const { type, id } = parseAggregatePart(part);
       const head = decodeHead(value);
-      const state = await headState(this.storage, this.#dek, part, value, head);
+      const state = await headState(this.#storage, this.#dek, part, value, head);
       yield this.#aggregateRecord(type, id, head, state);
     }
   }
@@ -368,7 +415,7 @@ export class Engine {
 
   /** Whether an aggregate has any committed event. */
   async exists(type: string, id: string): Promise<boolean> {
-    return (await this.storage.get(headKey(type, id))) !== undefined;
+    return (await this.#storage.get(headKey(type, id))) !== undefined;
   }
 
   /** Events of one aggregate, oldest first. */
@@ -387,7 +434,9 @@ export class Engine {
     const out: EventRecord[] = [];
     if (take <= 0) return out;
     const range = eventRange(type, id);
-    for await (const [key, value] of this.storage.range({ ...range, reverse: true, limit: take })) {
+    for await (
+      const [key, value] of this.#storage.range({ ...range, reverse: true, limit: take })
+    ) {
       out.push(decodeEvent(type, id, value, key, this.#dek));
     }
     return out.reverse();
@@ -401,7 +450,7 @@ export class Engine {
     // Each write stores one run keyed by its first position: start at the run holding `wanted`.
     let from: Uint8Array = Uint8Array.of(PREFIX.position);
     for await (
-      const [key] of this.storage.range({
+      const [key] of this.#storage.range({
         gte: from,
         lte: positionKey(wanted),
         reverse: true,
@@ -411,7 +460,7 @@ export class Engine {
     ) from = key;
     const parts: Uint8Array[] = [];
     let next = -1;
-    for await (const [key, value] of this.storage.range({ gte: from, lt: end })) {
+    for await (const [key, value] of this.#storage.range({ gte: from, lt: end })) {
       const first = readU64(key, 1);
       if (next !== -1 && first !== next) {
         throw new DbxError("corrupt", `the global event index has a gap at position ${next}`);
@@ -429,7 +478,7 @@ export class Engine {
       key.set(p, 1);
       return key;
     });
-    const values = await this.storage.getMany(keys);
+    const values = await this.#storage.getMany(keys);
     return values.map((value, i) => {
       if (!value) throw new DbxError("corrupt", "the global event index points at a missing event");
       const { type, id } = parseAggregatePart(parts[i]);
@@ -442,9 +491,9 @@ export class Engine {
    * root, and report the first version that does not match.
    */
   async verify(type: string, id: string): Promise<VerifyResult> {
-    const headBytes = await this.storage.get(headKey(type, id));
+    const headBytes = await this.#storage.get(headKey(type, id));
     if (!headBytes) throw notFound(type, id);
-    return await verifyAggregate(this.storage, this.#dek, type, id, decodeHead(headBytes));
+    return await verifyAggregate(this.#storage, this.#dek, type, id, decodeHead(headBytes));
   }
 
   /**
@@ -464,7 +513,7 @@ export class Engine {
       throw new DbxError("invalid_input", `version must be between 1 and ${size}`);
     }
     const proof = await buildInclusionProof(version - 1, size, this.#leafSource(type, id));
-    const event = decodeEventHeader((await this.storage.get(eventKey(type, id, version)))!);
+    const event = decodeEventHeader((await this.#storage.get(eventKey(type, id, version)))!);
     return { ...proof, version, event_hash: event.hash };
   }
 
@@ -487,7 +536,7 @@ export class Engine {
   async *#leafStream(type: string, id: string, from: number, to: number) {
     if (from > to) return;
     for await (
-      const [, value] of this.storage.range({
+      const [, value] of this.#storage.range({
         gte: eventKey(type, id, from),
         lte: eventKey(type, id, to),
       })
@@ -501,14 +550,14 @@ export class Engine {
       leafHashes: (start, end) => this.#leafStream(type, id, start + 1, end),
       // Every event stores the root after itself: a prefix root is one point read.
       prefixRoot: async (size) => {
-        const value = await this.storage.get(eventKey(type, id, size));
+        const value = await this.#storage.get(eventKey(type, id, size));
         return value ? fromHex(decodeEventHeader(value).merkle_root) : undefined;
       },
     };
   }
 
   async #storedHead(type: string, id: string): Promise<StoredHead> {
-    const bytes = await this.storage.get(headKey(type, id));
+    const bytes = await this.#storage.get(headKey(type, id));
     if (!bytes) throw notFound(type, id);
     return decodeHead(bytes);
   }
@@ -530,7 +579,7 @@ export class Engine {
   /** Snapshots of one aggregate, oldest first. */
   async listSnapshots(type: string, id: string): Promise<SnapshotInfo[]> {
     const out: SnapshotInfo[] = [];
-    for await (const [key, value] of this.storage.range(snapshotRange(type, id))) {
+    for await (const [key, value] of this.#storage.range(snapshotRange(type, id))) {
       const version = parseAggregatePart(key.subarray(1)).version!;
       const snap = openJson<{ created_at: string; comment?: string }>(
         value,
@@ -545,7 +594,7 @@ export class Engine {
 
   /** Writes used so far against a write-limit counter. */
   async usedWrites(counter: string): Promise<number> {
-    const value = await this.storage.get(counterKey(counter));
+    const value = await this.#storage.get(counterKey(counter));
     return value ? readU64(value) : 0;
   }
 
@@ -554,7 +603,7 @@ export class Engine {
     if (this.#closed) return;
     this.#closed = true;
     await this.#writer?.close();
-    await this.storage.close();
+    await this.#storage.close();
   }
 
   #control(op: ControlOp, type: string, id: string, comment?: string): Promise<number> {
@@ -573,76 +622,12 @@ export class Engine {
     if (!this.#writer) throw new DbxError("unavailable", "the store is open read-only");
     return this.#writer;
   }
-
-  /** Validate the shape of one input before it reaches the writer. */
-  #checkInput(input: AppendInput): AppendInput {
-    if (typeof input !== "object" || input === null) {
-      throw new DbxError("invalid_input", "an event must be a JSON object");
-    }
-    validateName("aggregate type", input.aggregate_type);
-    validateName("aggregate id", input.aggregate_id);
-    validateName("event type", input.event_type);
-    const note = validateNote(input.note);
-    if (input.payload !== undefined && input.patch !== undefined) {
-      throw new DbxError("invalid_input", "payload and patch are mutually exclusive");
-    }
-    if (input.payload !== undefined) {
-      const p = input.payload;
-      if (typeof p !== "object" || p === null || Array.isArray(p)) {
-        throw new DbxError("invalid_input", "payload must be a JSON object");
-      }
-      for (const field of Object.keys(p)) validateName("field name", field);
-      let size: number;
-      try {
-        size = byteLength(JSON.stringify(p), this.#maxPayloadBytes);
-      } catch {
-        throw new DbxError("invalid_input", "payload is not valid JSON");
-      }
-      if (size > this.#maxPayloadBytes) {
-        throw new DbxError("too_large", `payload is larger than ${this.#maxPayloadBytes} bytes`);
-      }
-    }
-    const patchBytes = input.patch === undefined
-      ? 0
-      : byteLength(JSON.stringify(input.patch), this.#maxPayloadBytes);
-    if (patchBytes > this.#maxPayloadBytes) {
-      throw new DbxError("too_large", `patch is larger than ${this.#maxPayloadBytes} bytes`);
-    }
-    const ev = input.expected_version;
-    if (ev !== undefined && ev !== null && (!Number.isSafeInteger(ev) || ev < 0)) {
-      throw new DbxError("invalid_input", "expected_version must be a non-negative integer");
-    }
-    return {
-      aggregate_type: input.aggregate_type,
-      aggregate_id: input.aggregate_id,
-      event_type: input.event_type,
-      payload: input.payload,
-      patch: input.patch,
-      note,
-      event_id: input.event_id === undefined || input.event_id === null
-        ? undefined
-        : validateEventId(input.event_id),
-      expected_version: ev === null ? undefined : ev,
-    };
-  }
 }
 
 function checkProofSize(size: number, current: number): void {
   if (!Number.isSafeInteger(size) || size < 1 || size > current) {
     throw new DbxError("invalid_input", `tree size must be between 1 and ${current}`);
   }
-}
-
-const utf8 = new TextEncoder();
-
-/**
- * UTF-8 size of a JSON text, exact when it could pass `limit` (undefined for values JSON
- * cannot hold: they fail later). A UTF-16 unit is at most 3 UTF-8 bytes, so short texts
- * skip the encoding.
- */
-function byteLength(json: string | undefined, limit: number): number {
-  if (json === undefined) return 0;
-  return json.length * 3 <= limit ? json.length : utf8.encode(json).length;
 }
 
 function notFound(type: string, id: string): DbxError {

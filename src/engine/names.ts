@@ -30,12 +30,12 @@ export function validateName(what: string, value: unknown): string {
   return value;
 }
 
-/** Check an optional note: a string of at most 128 characters. */
-export function validateNote(note: unknown): string | undefined {
+/** Check an optional note (or comment): a string of at most 128 characters. */
+export function validateNote(note: unknown, what = "note"): string | undefined {
   if (note === undefined || note === null) return undefined;
-  if (typeof note !== "string") throw new DbxError("invalid_input", "note must be a string");
+  if (typeof note !== "string") throw new DbxError("invalid_input", `${what} must be a string`);
   if ([...note].length > MAX_NOTE_CHARS) {
-    throw new DbxError("invalid_input", `note is longer than ${MAX_NOTE_CHARS} characters`);
+    throw new DbxError("invalid_input", `${what} is longer than ${MAX_NOTE_CHARS} characters`);
   }
   return note;
 }

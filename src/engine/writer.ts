@@ -53,9 +53,10 @@ import {
   positionKey,
   readU64,
 } from "./keys.ts";
-import { payloadFromPatch } from "./patch.ts";
+import { type ControlOp, decideAppend, decideCharge, decideControl } from "./decide.ts";
+import type { CheckedAppendInput } from "./input.ts";
 import { foldPayload } from "./state.ts";
-import type { AppendInput, AppendOptions, EventRecord, EventValidator } from "./types.ts";
+import type { AppendOptions, EventRecord, EventValidator } from "./types.ts";
 
 /** In-memory head of one aggregate as the writer tracks it. */
 export interface Head {
@@ -77,14 +78,22 @@ export interface Head {
   comment?: string;
 }
 
-export type ControlOp = "archive" | "restore" | "snapshot";
+export type { ControlOp } from "./decide.ts";
+
+/** What an append request committed: its records, and how many of them are new. */
+export interface AppendOutcome {
+  /** One record per input, in order (an idempotent retry gives the original record). */
+  events: EventRecord[];
+  /** Records this request wrote (the others were retries of committed event ids). */
+  written: number;
+}
 
 type Job =
   | {
     kind: "append";
-    inputs: AppendInput[];
+    inputs: readonly CheckedAppendInput[];
     options: AppendOptions;
-    resolve: (records: EventRecord[]) => void;
+    resolve: (outcome: AppendOutcome) => void;
     reject: (err: unknown) => void;
   }
   | {
@@ -104,6 +113,8 @@ export interface WriterOptions {
   validator?: EventValidator;
   snapshotThreshold?: (aggregateType: string) => number | undefined;
   cacheSize: number;
+  /** Events queued or prepared but not yet committed, beyond which appends are refused. */
+  queueLimit: number;
   now: () => Date;
   onCommit: (records: EventRecord[]) => void;
 }
@@ -167,6 +178,8 @@ export class Writer {
   #committedPosition: number;
   #failed: Error | undefined;
   #closed = false;
+  /** Events of the jobs taken and not yet answered (bounded by `queueLimit`). */
+  #inFlight = 0;
   /** Event and head values live only until their write: they share slabs. */
   #slab = new ByteSlab();
 
@@ -205,15 +218,55 @@ export class Writer {
     return this.#committedPosition;
   }
 
-  append(inputs: AppendInput[], options: AppendOptions): Promise<EventRecord[]> {
-    return new Promise((resolve, reject) => {
-      this.#enqueue({ kind: "append", inputs, options, resolve, reject });
-    });
+  append(inputs: readonly CheckedAppendInput[], options: AppendOptions): Promise<AppendOutcome> {
+    return this.#submit<AppendOutcome>(
+      inputs.length,
+      (resolve, reject) => ({ kind: "append", inputs, options, resolve, reject }),
+    );
   }
 
   control(op: ControlOp, type: string, id: string, comment?: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#enqueue({ kind: "control", op, type, id, comment, resolve, reject });
+    return this.#submit<number>(
+      1,
+      (resolve, reject) => ({ kind: "control", op, type, id, comment, resolve, reject }),
+    );
+  }
+
+  /**
+   * Queue a job, unless the writer is closed or failed, or the queue is full: a full queue
+   * answers at once instead of growing memory and latency. A request larger than the whole
+   * limit is still taken when nothing else waits, else it could never commit.
+   */
+  #submit<T>(
+    events: number,
+    make: (resolve: (value: T) => void, reject: (err: unknown) => void) => Job,
+  ): Promise<T> {
+    const refusal = this.#refusal();
+    if (refusal) return Promise.reject(refusal);
+    if (this.#inFlight > 0 && this.#inFlight + events > this.#o.queueLimit) {
+      return Promise.reject(
+        new DbxError(
+          "overloaded",
+          `the write queue is full (${this.#o.queueLimit} events waiting); retry shortly`,
+          { retry_after_seconds: 1 },
+        ),
+      );
+    }
+    this.#inFlight += events;
+    const done = () => {
+      this.#inFlight -= events;
+    };
+    return new Promise<T>((resolve, reject) => {
+      this.#enqueue(make(
+        (value) => {
+          done();
+          resolve(value);
+        },
+        (err) => {
+          done();
+          reject(err);
+        },
+      ));
     });
   }
 
@@ -235,11 +288,6 @@ export class Writer {
   }
 
   #enqueue(job: Job): void {
-    const refusal = this.#refusal();
-    if (refusal) {
-      job.reject(refusal);
-      return;
-    }
     this.#queue.push(job);
     if (this.#draining) {
       this.#wake?.();
@@ -287,8 +335,7 @@ export class Writer {
   #roundLength(): number {
     let events = 0;
     for (let i = 0; i < this.#queue.length; i++) {
-      const job = this.#queue[i];
-      events += job.kind === "append" ? job.inputs.length : 1;
+      events += jobEvents(this.#queue[i]);
       if (events >= ROUND_EVENTS) return i + 1;
     }
     return this.#queue.length;
@@ -530,13 +577,16 @@ export class Writer {
     return head;
   }
 
-  /** Stage one append request; on error nothing of it stays in the round. */
+  /**
+   * Stage one append request; on error nothing of it stays in the round. What to write is
+   * decided by `decideAppend` / `decideCharge`; this applies it (hash, Merkle, encoding).
+   */
   #applyAppend(
     round: Round,
     fetched: Prefetched,
-    inputs: AppendInput[],
+    inputs: readonly CheckedAppendInput[],
     options: AppendOptions,
-  ): EventRecord[] {
+  ): AppendOutcome {
     const heads = new Map<string, Head>();
     const eventIds = new Map<string, EventRecord>();
     const ops: BatchOp[] = [];
@@ -552,42 +602,16 @@ export class Writer {
       const id = input.aggregate_id;
       const key = aggregateId(type, id);
       const head = heads.get(key) ?? this.#head(round, fetched, type, id);
-
-      if (input.event_id) {
-        const idKey = eventIdKey(key, input.event_id);
-        const earlier = eventIds.get(idKey) ?? round.eventIds.get(idKey) ??
-          fetched.eventIds.get(idKey);
-        if (earlier) {
-          results.push(earlier);
-          continue;
-        }
+      const idKey = input.event_id ? eventIdKey(key, input.event_id) : undefined;
+      const earlier = idKey === undefined
+        ? undefined
+        : eventIds.get(idKey) ?? round.eventIds.get(idKey) ?? fetched.eventIds.get(idKey);
+      const decision = decideAppend(head, input, earlier, this.#o.validator);
+      if (decision.kind === "replay") {
+        results.push(decision.record);
+        continue;
       }
-      if (head.archived) {
-        throw new DbxError(
-          "archived",
-          `aggregate ${type}/${id} is archived; restore it before appending`,
-        );
-      }
-      if (input.expected_version !== undefined && input.expected_version !== head.version) {
-        throw new DbxError(
-          "conflict",
-          `version conflict on ${type}/${id}: expected version ${input.expected_version}, current version is ${head.version}`,
-          { expected_version: input.expected_version, current_version: head.version },
-        );
-      }
-      const payload = input.patch !== undefined
-        ? payloadFromPatch(head.state, input.patch)
-        : input.payload ?? {};
-      this.#o.validator?.({
-        aggregate_type: type,
-        aggregate_id: id,
-        event_type: input.event_type,
-        payload,
-        current_version: head.version,
-        state: head.state,
-      });
-
-      const version = head.version + 1;
+      const { version, payload } = decision;
       position += 1;
       const metadata: EventRecord["metadata"] = {
         event_id: input.event_id ?? crypto.randomUUID(),
@@ -618,13 +642,13 @@ export class Writer {
       });
       parts.push(eKey.subarray(1));
       // Only ids the caller chose can be retried, so only those are indexed.
-      if (input.event_id) {
+      if (idKey !== undefined) {
         ops.push({
           type: "put",
           key: partKeys.idempotency(head.part, metadata.event_id),
           value: encodeU64(version),
         });
-        eventIds.set(eventIdKey(key, metadata.event_id), record);
+        eventIds.set(idKey, record);
       }
       const state = foldPayload(head.state, payload);
       const every = threshold?.(type);
@@ -651,17 +675,10 @@ export class Writer {
     }
 
     if (options.charge && records.length > 0) {
-      const { key: name, limit } = options.charge;
+      const name = options.charge.key;
       const used = round.counters.get(name) ?? fetched.counters.get(name);
       if (used === undefined) throw new DbxError("internal", "write counter was not loaded");
-      if (used + records.length > limit) {
-        throw new DbxError(
-          "limit_reached",
-          `the token's write limit of ${limit} is reached`,
-          { limit, used },
-        );
-      }
-      round.counters.set(name, used + records.length);
+      round.counters.set(name, decideCharge(used, records.length, options.charge));
     }
 
     for (const [key, head] of heads) round.heads.set(key, head);
@@ -670,47 +687,39 @@ export class Writer {
     round.records.push(...records);
     round.parts.push(...parts);
     this.#position = position;
-    return results;
+    return { events: results, written: records.length };
   }
 
   #applyControl(round: Round, fetched: Prefetched, job: Extract<Job, { kind: "control" }>): number {
     const head = this.#head(round, fetched, job.type, job.id);
-    const name = `${job.type}/${job.id}`;
-    if (!head.exists) throw new DbxError("not_found", `aggregate ${name} not found`);
+    decideControl(head, job.op, `${job.type}/${job.id}`);
     const now = this.#o.now().toISOString();
-    switch (job.op) {
-      case "archive":
-      case "restore": {
-        const archive = job.op === "archive";
-        if (head.archived === archive) {
-          throw new DbxError(
-            "conflict",
-            `aggregate ${name} is ${archive ? "already" : "not"} archived`,
-          );
-        }
-        round.heads.set(aggregateId(job.type, job.id), {
-          ...head,
-          archived: archive,
-          comment: job.comment,
-          updated_at: now,
-        });
-        return head.version;
-      }
-      case "snapshot": {
-        const sKey = partKeys.snapshot(head.part, head.version);
-        round.ops.push({
-          type: "put",
-          key: sKey,
-          value: sealJson(
-            { state: head.state, created_at: now, comment: job.comment },
-            sKey,
-            this.#o.dek,
-          ),
-        });
-        return head.version;
-      }
+    if (job.op === "snapshot") {
+      const sKey = partKeys.snapshot(head.part, head.version);
+      round.ops.push({
+        type: "put",
+        key: sKey,
+        value: sealJson(
+          { state: head.state, created_at: now, comment: job.comment },
+          sKey,
+          this.#o.dek,
+        ),
+      });
+      return head.version;
     }
+    round.heads.set(aggregateId(job.type, job.id), {
+      ...head,
+      archived: job.op === "archive",
+      comment: job.comment,
+      updated_at: now,
+    });
+    return head.version;
   }
+}
+
+/** Events a job counts for in the queue bound and the round size. */
+function jobEvents(job: Job): number {
+  return job.kind === "append" ? job.inputs.length : 1;
 }
 
 function storedHead(head: Head): StoredHead {

@@ -13,6 +13,7 @@ import { validateName, validateNote } from "../engine/names.ts";
 import { writeFileAtomic } from "../util/atomic_file.ts";
 import { type CompiledSchema, compileSchema } from "./compiled.ts";
 import { normalizeColumn, normalizeSchema } from "./definition.ts";
+import { schemasText, schemaText } from "./file_text.ts";
 import type { AggregateSchema, ColumnDefinition, SchemaAlteration } from "./types.ts";
 
 /** File name of the schema store inside the data directory. */
@@ -47,11 +48,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 function toEntry(schema: AggregateSchema): Entry {
   return { schema, compiled: compileSchema(schema) };
-}
-
-function serialize(schemas: Iterable<AggregateSchema>): string {
-  const sorted = [...schemas].sort((a, b) => (a.aggregate < b.aggregate ? -1 : 1));
-  return JSON.stringify(Object.fromEntries(sorted.map((s) => [s.aggregate, s])), null, 2) + "\n";
 }
 
 function eventNames(what: string, events: unknown): string[] {
@@ -252,13 +248,25 @@ export class SchemaStore {
    * await store.importJson(await Deno.readTextFile("schemas.json"));
    * ```
    */
-  async importJson(text: string, options: ImportOptions = {}): Promise<AggregateSchema[]> {
+  importJson(text: string, options: ImportOptions = {}): Promise<AggregateSchema[]> {
     let raw: unknown;
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw invalid(`schema JSON is not valid JSON: ${(err as Error).message}`);
+      return Promise.reject(invalid(`schema JSON is not valid JSON: ${(err as Error).message}`));
     }
+    return this.importValue(raw, options);
+  }
+
+  /**
+   * Import schemas already parsed from JSON (see {@link importJson} for the forms).
+   *
+   * @example
+   * ```ts
+   * await store.importValue([{ aggregate: "patient", events: { "patient-added": {} } }]);
+   * ```
+   */
+  async importValue(raw: unknown, options: ImportOptions = {}): Promise<AggregateSchema[]> {
     let items: unknown[];
     if (Array.isArray(raw)) {
       items = raw;
@@ -299,8 +307,8 @@ export class SchemaStore {
    * type (the `schemas.json` form); both load back with `importJson`.
    */
   exportJson(aggregate?: string): string {
-    if (aggregate !== undefined) return JSON.stringify(this.require(aggregate), null, 2) + "\n";
-    return serialize(this.list());
+    if (aggregate !== undefined) return schemaText(this.require(aggregate));
+    return schemasText(this.list());
   }
 
   #update(
@@ -333,7 +341,7 @@ export class SchemaStore {
       await Deno.mkdir(dirname(this.path), { recursive: true });
       await writeFileAtomic(
         this.path,
-        encoder.encode(serialize(entries.values())),
+        encoder.encode(schemasText(entries.values())),
         SCHEMA_FILE_MODE,
       );
       this.#entries = next;

@@ -36,6 +36,11 @@ export interface ListenOptions {
   /** Port to bind; 0 lets the OS pick one (see {@link Listener.port}). */
   port: number;
   handler: FetchHandler;
+  /**
+   * Share the port with other listeners that also set it (SO_REUSEPORT, Linux): the HTTP
+   * workers each bind the same port and the kernel spreads connections over them.
+   */
+  reusePort?: boolean;
 }
 
 /** A bound, serving listener. */
@@ -76,6 +81,7 @@ export function listen(options: ListenOptions): Listener {
     server = Deno.serve({
       hostname: options.hostname,
       port: options.port,
+      reusePort: options.reusePort,
       onListen: () => {}, // the caller announces the address itself
       onError: (err) => {
         console.error(`error: request handler failed: ${(err as Error)?.message ?? err}`);

@@ -1,21 +1,18 @@
 /**
- * Running the server: open the store, the token authority and the schemas once, serve the
- * HTTP app on the listener, and shut down in the order that loses nothing:
- * stop accepting → let in-flight requests finish → drain the writer and close the store →
- * save token state.
+ * Running the server: open the node once, serve HTTP (on this thread or in workers) over
+ * its API, and shut down in the order that loses nothing: end event streams and stop
+ * accepting → let in-flight requests finish → drain the writer and close the store → save
+ * token state.
  */
-import { TokenAuthority } from "../auth/authority.ts";
-import { type Config, dekBytes } from "../config/mod.ts";
-import { Engine } from "../engine/engine.ts";
-import { SchemaStore } from "../schema/store.ts";
-import { createValidator } from "../schema/validator.ts";
-import { createApp } from "./app.ts";
-import type { ServerContext } from "./context.ts";
-import { listen } from "./listener.ts";
+import { type Api, createApi } from "../api/api.ts";
+import { type Node, openNode } from "../api/node.ts";
+import type { Config } from "../config/mod.ts";
+import type { StreamSettings } from "../rest/deps.ts";
+import { serveHttpInThread } from "./http_in_thread.ts";
+import type { HttpService } from "./http_service.ts";
+import { httpWorkerCount, serveHttpInWorkers } from "./http_workers.ts";
 import { removePidFile, writePidFile } from "./pid_file.ts";
 
-/** Largest accepted request body unless told otherwise (a batch of many 1 MiB payloads fits). */
-export const DEFAULT_MAX_BODY_BYTES = 8 << 20;
 /** How long shutdown waits for in-flight requests before closing the store anyway. */
 export const DEFAULT_GRACE_PERIOD_MS = 10_000;
 
@@ -29,13 +26,19 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** See {@link DEFAULT_GRACE_PERIOD_MS}. */
   gracePeriodMs?: number;
+  /** Event stream tuning (tests shorten the intervals). */
+  stream?: Partial<StreamSettings>;
 }
 
 /** A server that is up and serving. */
 export interface RunningServer {
   hostname: string;
   port: number;
-  context: ServerContext;
+  node: Node;
+  api: Api;
+  startedAt: Date;
+  /** HTTP worker isolates (0: HTTP runs on the engine's thread). */
+  httpWorkers: number;
   /** Graceful shutdown; safe to call more than once. */
   shutdown(): Promise<void>;
   /** Settles when the server has shut down and closed the store. */
@@ -47,6 +50,10 @@ export interface RunningServer {
  *
  * @example
  * ```ts
+ * import { defaultConfig } from "../config/mod.ts";
+ * import { generateDek } from "../crypto/aead.ts";
+ * const dataDir = await Deno.makeTempDir();
+ * const config = { ...defaultConfig(dataDir), dek: generateDek() };
  * const server = await startServer({ dataDir, config, hostname: "127.0.0.1", port: 0 });
  * console.log(`http://127.0.0.1:${server.port}`);
  * await server.shutdown();
@@ -54,77 +61,59 @@ export interface RunningServer {
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { dataDir } = options;
-  // The server's own copy: the port is filled in once bound; surfaces read it live.
+  // The server's own copy: the port is filled in once bound; the API reads it live.
   const config: Config = { ...options.config, host: options.hostname };
-  const dek = dekBytes(config);
-  const schemas = await SchemaStore.open(dataDir);
-  const engine = await Engine.open({
-    dataDir,
-    dek,
-    cacheSize: config.cache_threshold,
-    validator: createValidator(schemas, () => config.restrict),
-    snapshotThreshold: (type) => schemas.snapshotThreshold(type) ?? config.snapshot_threshold,
-  });
-  let auth: TokenAuthority | undefined;
+  const startedAt = new Date();
+  const node = await openNode({ dataDir, config, mode: "write", openStore: true });
+  let http: HttpService;
+  const api = createApi(node);
   try {
-    auth = await TokenAuthority.open({ dataDir, dek });
-    const context: ServerContext = {
-      engine,
-      auth,
-      schemas,
-      config,
-      dataDir,
-      startedAt: new Date(),
-      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-    };
-    // Event streams never end on their own: aborting this ends them so shutdown can finish.
-    const streams = new AbortController();
-    const app = createApp(context, { signal: streams.signal });
-    const listener = listen({
+    const workers = httpWorkerCount(config.server.http_workers);
+    const common = {
+      api,
       hostname: options.hostname,
       port: options.port,
-      handler: (request, info) => app.fetch(request, info),
-    });
-    config.port = listener.port; // the port actually bound (after --port 0)
-    const grace = options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
-    const finished = Promise.withResolvers<void>();
-    finished.promise.catch(() => {}); // callers that await it still see the error
-    let closing: Promise<void> | undefined;
-    const shutdown = (): Promise<void> => {
-      if (!closing) {
-        closing = (async () => {
-          streams.abort();
-          const drained = await listener.shutdown(grace);
-          if (!drained) {
-            console.error(
-              `warning: requests still open after ${grace} ms; closing the store anyway`,
-            );
-          }
-          try {
-            await engine.close(); // finishes every queued write before closing
-          } finally {
-            await context.auth.close();
-          }
-        })();
-        closing.then(finished.resolve, finished.reject);
-      }
-      return closing;
+      maxBodyBytes: options.maxBodyBytes,
+      stream: options.stream,
     };
-    // A listener that stops on its own (fatal error) still closes the store.
-    const onStopped = () => void shutdown().catch(() => {});
-    listener.finished.then(onStopped, onStopped);
-    return {
-      hostname: listener.hostname,
-      port: listener.port,
-      context,
-      shutdown,
-      finished: finished.promise,
-    };
+    http = workers === 0
+      ? serveHttpInThread(common)
+      : await serveHttpInWorkers({ ...common, workers });
   } catch (err) {
-    await auth?.close().catch(() => {});
-    await engine.close().catch(() => {});
+    await node.close().catch(() => {});
     throw err;
   }
+  config.port = http.port; // the port actually bound (after --port 0)
+  const grace = options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
+  const finished = Promise.withResolvers<void>();
+  finished.promise.catch(() => {}); // callers that await it still see the error
+  let closing: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => {
+    if (!closing) {
+      closing = (async () => {
+        const drained = await http.shutdown(grace);
+        if (!drained) {
+          console.error(`warning: requests still open after ${grace} ms; closing the store anyway`);
+        }
+        await node.close(); // finishes every queued write, closes the store, saves tokens
+      })();
+      closing.then(finished.resolve, finished.reject);
+    }
+    return closing;
+  };
+  // An HTTP service that stops on its own (fatal error) still closes the store.
+  const onStopped = () => void shutdown().catch(() => {});
+  http.finished.then(onStopped, onStopped);
+  return {
+    hostname: http.hostname,
+    port: http.port,
+    node,
+    api,
+    startedAt,
+    httpWorkers: http.workers,
+    shutdown,
+    finished: finished.promise,
+  };
 }
 
 export interface ForegroundOptions extends ServerOptions {
@@ -151,7 +140,7 @@ function stopSignals(): Deno.Signal[] {
  */
 export async function runForeground(options: ForegroundOptions): Promise<void> {
   const server = await startServer(options);
-  const startedAt = server.context.startedAt;
+  const startedAt = server.startedAt;
   try {
     await writePidFile(options.dataDir, {
       pid: Deno.pid,
@@ -169,7 +158,9 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
   announce(
     `dbx listening on http://${server.hostname}:${server.port} (pid ${Deno.pid}, ` +
       `restrict ${options.config.restrict}, api ${options.api.join(",")}, ` +
-      `data dir ${options.dataDir})`,
+      `http ${
+        server.httpWorkers === 0 ? "on the engine thread" : `in ${server.httpWorkers} workers`
+      }, data dir ${options.dataDir})`,
   );
 
   let signalled = false;

@@ -51,3 +51,42 @@ export async function writeStaged(dataDir: string, events: StagedEvent[]): Promi
   const text = JSON.stringify(events, null, 2) + "\n";
   await writeFileAtomic(stagedPath(dataDir), new TextEncoder().encode(text), 0o600);
 }
+
+/**
+ * The staging queue of one data directory, with changes made one at a time in this
+ * process (a server answering several staging requests at once loses none of them).
+ *
+ * @example
+ * ```ts
+ * const staging = new StagingArea("/tmp/db");
+ * await staging.update((events) => [...events]);
+ * ```
+ */
+export class StagingArea {
+  readonly dataDir: string;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(dataDir: string) {
+    this.dataDir = dataDir;
+  }
+
+  /** The staged events, oldest first. */
+  read(): Promise<StagedEvent[]> {
+    return readStaged(this.dataDir);
+  }
+
+  /**
+   * Replace the queue with what `change` makes of it; `change` may also return a result of
+   * its own (`[events, result]`). Nothing is written when it throws.
+   */
+  update<T>(change: (events: StagedEvent[]) => Promise<[StagedEvent[], T]>): Promise<T> {
+    const run = async () => {
+      const [events, result] = await change(await readStaged(this.dataDir));
+      await writeStaged(this.dataDir, events);
+      return result;
+    };
+    const next = this.#queue.then(run, run);
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+}

@@ -52,6 +52,7 @@ Deno.test("defaultConfig has the documented defaults", () => {
     grpc: { bind_addr: "0.0.0.0:7070" },
     socket: { bind_addr: "0.0.0.0:6363" },
     admin: { enabled: false, bind: "127.0.0.1", port: 7171 },
+    server: { http_workers: "auto", write_queue_limit: 8192 },
   });
   assert.equal(config.snapshot_threshold, undefined);
   assert.equal(config.dek, undefined);
@@ -145,6 +146,7 @@ Deno.test("saveConfig then loadConfig round-trips every setting", async () => {
         port: 7272,
         master_key_hash: await hashMasterKey("master secret"),
       },
+      server: { http_workers: 2, write_queue_limit: 100 },
     };
     const path = join(dir, "config.toml");
     await saveConfig(path, config);
@@ -312,6 +314,10 @@ const INVALID_FILES: [string, string][] = [
   ['[grpc]\nbind_addr = "nohost"', "grpc.bind_addr"],
   ['[socket]\nbind_addr = "0.0.0.0:0"', "socket.bind_addr"],
   ['[socket]\nbind_addr = "0.0.0.0:99999"', "socket.bind_addr"],
+  ["[server]\nhttp_workers = -1", "server.http_workers"],
+  ['[server]\nhttp_workers = "many"', "server.http_workers"],
+  ["[server]\nwrite_queue_limit = 0", "server.write_queue_limit"],
+  ["[server]\nthreads = 2", "server.threads"],
   ['[admin]\nenabled = "true"', "admin.enabled"],
   ['[admin]\nbind = ""', "admin.bind"],
   ['[admin]\nbind = "a b"', "admin.bind"],

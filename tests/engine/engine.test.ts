@@ -375,7 +375,6 @@ Deno.test("expected_version: a match appends, a mismatch is a conflict and write
         "conflict",
       );
       assertEquals(err.details, { expected_version: stale, current_version: 2 });
-      assertEquals(err.status, 409);
     }
     const agg = await engine.getAggregate("t", "1");
     assertEquals(agg.version, 2);
@@ -549,8 +548,7 @@ Deno.test("archived aggregates refuse appends until restored", async () => {
     assertEquals((await engine.getAggregate("t", "1")).archived, true);
     assertEquals((await engine.listAggregates())[0].archived, true);
 
-    const err = await assertRejects(() => engine.append(event("t", "1", { a: 2 })), "archived");
-    assertEquals(err.status, 403);
+    await assertRejects(() => engine.append(event("t", "1", { a: 2 })), "archived");
     await assertRejects(
       () => engine.appendBatch([event("t", "2"), event("t", "1", { a: 2 })]),
       "archived",

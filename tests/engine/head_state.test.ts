@@ -26,7 +26,7 @@ Deno.test("state equals the fold of every event at each version, across eviction
       assertEquals(current.version, i);
       assertEquals(current.state, foldEvents(events), `state at version ${i}`);
 
-      const head = decodeHead((await engine.storage.get(headKey("patient", "p-1")))!);
+      const head = decodeHead((await ctx.storage.get(headKey("patient", "p-1")))!);
       const sealedAt = head.state_version ?? head.version;
       assert(head.version - sealedAt < STATE_SEAL_INTERVAL, `state sealed at ${sealedAt}`);
     }
@@ -48,9 +48,9 @@ Deno.test("a missing event after the sealed state is reported as corruption, not
   await withEngine(async (engine, ctx) => {
     await engine.append(event("patient", "p-1", { a: 1 }));
     await engine.append(event("patient", "p-1", { b: 2 }));
-    const head = decodeHead((await engine.storage.get(headKey("patient", "p-1")))!);
+    const head = decodeHead((await ctx.storage.get(headKey("patient", "p-1")))!);
     assertEquals(head.state_version, 0, "two events stay within one seal interval");
-    await engine.storage.write([{ type: "del", key: eventKey("patient", "p-1", 2) }], {
+    await ctx.storage.write([{ type: "del", key: eventKey("patient", "p-1", 2) }], {
       sync: true,
     });
     // A fresh engine has nothing cached: it must read (and miss) the event.

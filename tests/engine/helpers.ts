@@ -1,6 +1,8 @@
 /** Shared helpers for the engine suites: a real Engine on a temp dir, input builders, folds. */
 import { fileURLToPath } from "node:url";
-import { Engine, type EngineOptions } from "../../src/engine/engine.ts";
+import { Engine, type EngineOptions, storePath } from "../../src/engine/engine.ts";
+import { openRocksStorage } from "../../src/store/rocksdb.ts";
+import type { Storage } from "../../src/store/storage.ts";
 import { foldPayload } from "../../src/engine/state.ts";
 import type { AppendInput, EventRecord } from "../../src/engine/types.ts";
 import { randomDek, withTempDir } from "../_helpers/temp.ts";
@@ -11,6 +13,8 @@ export { randomDek, withTempDir };
 export interface EngineContext {
   dir: string;
   dek: Uint8Array;
+  /** The storage the current engine runs on, for tests that read or alter stored bytes. */
+  readonly storage: Storage;
   /** Close the current engine and open a new one on the same dir and DEK. */
   reopen(options?: Partial<EngineOptions>): Promise<Engine>;
 }
@@ -29,13 +33,21 @@ export function withEngine<T>(
 ): Promise<T> {
   return withTempDir(async (dir) => {
     const dek = randomDek();
-    let engine = await Engine.open({ dataDir: dir, dek, ...options });
+    let storage: Storage;
+    const open = async (more: Partial<EngineOptions>) => {
+      storage = await openRocksStorage(storePath(dir), { readOnly: more.readOnly });
+      return await Engine.open({ dataDir: dir, dek, storage, ...more });
+    };
+    let engine = await open(options);
     const ctx: EngineContext = {
       dir,
       dek,
+      get storage() {
+        return storage;
+      },
       async reopen(more = {}) {
         await engine.close();
-        engine = await Engine.open({ dataDir: dir, dek, ...options, ...more });
+        engine = await open({ ...options, ...more });
         return engine;
       },
     };

@@ -10,7 +10,7 @@ import { eventKey, headKey } from "../../src/engine/keys.ts";
 import type { VerifyResult } from "../../src/engine/types.ts";
 import { PARALLEL_ABOVE, verifyAggregate, type VerifyOptions } from "../../src/engine/verify.ts";
 import { assert, assertEquals, assertNotEquals, assertRejects } from "../_helpers/assert.ts";
-import { event, withEngine } from "./helpers.ts";
+import { type EngineContext, event, withEngine } from "./helpers.ts";
 
 const TYPE = "ledger";
 const ID = "big";
@@ -18,6 +18,9 @@ const ID = "big";
 const N = 2900;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+/** The context of the engine under test: its storage, to read and alter stored bytes. */
+let stored: EngineContext;
 
 /** The parallel path for any size, failing rather than falling back to one thread. */
 const PARALLEL: VerifyOptions = { parallelAbove: 0, workers: 2, requireWorkers: true };
@@ -36,27 +39,24 @@ async function appendEvents(engine: Engine, id: string, count: number): Promise<
 function withBigAggregate(
   fn: (engine: Engine, dek: Uint8Array) => Promise<void>,
 ): Promise<void> {
-  return withEngine(async (engine, { dek }) => {
+  return withEngine(async (engine, ctx) => {
+    stored = ctx;
+    const dek = ctx.dek;
     await appendEvents(engine, ID, N);
     await appendEvents(engine, "other", 3);
     await fn(engine, dek);
   });
 }
 
-async function verifyWith(
-  engine: Engine,
-  dek: Uint8Array,
-  options: VerifyOptions,
-  id = ID,
-): Promise<VerifyResult> {
-  const head = decodeHead((await engine.storage.get(headKey(TYPE, id)))!);
-  return await verifyAggregate(engine.storage, dek, TYPE, id, head, options);
+async function verifyWith(dek: Uint8Array, options: VerifyOptions, id = ID): Promise<VerifyResult> {
+  const head = decodeHead((await stored.storage.get(headKey(TYPE, id)))!);
+  return await verifyAggregate(stored.storage, dek, TYPE, id, head, options);
 }
 
 /** Verify on workers and on one thread: both must agree exactly; returns the result. */
 async function verifyBoth(engine: Engine, dek: Uint8Array): Promise<VerifyResult> {
-  const parallel = await verifyWith(engine, dek, PARALLEL);
-  const single = await verifyWith(engine, dek, SINGLE);
+  const parallel = await verifyWith(dek, PARALLEL);
+  const single = await verifyWith(dek, SINGLE);
   assertEquals(parallel, single, "workers and one thread disagree");
   assertEquals(await engine.verify(TYPE, ID), single, "Engine.verify disagrees");
   return parallel;
@@ -68,14 +68,14 @@ function assertBadAt(result: VerifyResult, version: number, reason: RegExp): voi
   assert(reason.test(result.reason ?? ""), result.reason);
 }
 
-async function readValue(engine: Engine, version: number): Promise<Uint8Array> {
-  const value = await engine.storage.get(eventKey(TYPE, ID, version));
+async function readValue(version: number): Promise<Uint8Array> {
+  const value = await stored.storage.get(eventKey(TYPE, ID, version));
   assert(value, `event ${version} is missing before tampering`);
   return Uint8Array.from(value);
 }
 
-async function putValue(engine: Engine, version: number, value: Uint8Array): Promise<void> {
-  await engine.storage.write([{ type: "put", key: eventKey(TYPE, ID, version), value }], {
+async function putValue(version: number, value: Uint8Array): Promise<void> {
+  await stored.storage.write([{ type: "put", key: eventKey(TYPE, ID, version), value }], {
     sync: true,
   });
 }
@@ -95,10 +95,9 @@ function editHeader(value: Uint8Array, edit: (header: string) => string): Uint8A
 }
 
 /** Change the last hex digit of a header field holding a hash. */
-async function alterHexField(engine: Engine, version: number, field: string): Promise<void> {
-  const value = await readValue(engine, version);
+async function alterHexField(version: number, field: string): Promise<void> {
+  const value = await readValue(version);
   await putValue(
-    engine,
     version,
     editHeader(
       value,
@@ -112,12 +111,12 @@ async function alterHexField(engine: Engine, version: number, field: string): Pr
 }
 
 /** Forge event `version`'s payload with a matching hash: only its stored root can tell. */
-async function forgeConsistently(engine: Engine, dek: Uint8Array, version: number) {
+async function forgeConsistently(dek: Uint8Array, version: number) {
   const key = eventKey(TYPE, ID, version);
-  const record = decodeEvent(TYPE, ID, await readValue(engine, version), key, dek);
+  const record = decodeEvent(TYPE, ID, await readValue(version), key, dek);
   const forged = { ...record, payload: { n: version, label: "forged" } };
   forged.hash = eventHash(forged);
-  await putValue(engine, version, encodeEvent(forged, key, dek));
+  await putValue(version, encodeEvent(forged, key, dek));
 }
 
 Deno.test("verify on workers: an intact large aggregate verifies, with its head's root", async () => {
@@ -125,25 +124,26 @@ Deno.test("verify on workers: an intact large aggregate verifies, with its head'
     const result = await verifyBoth(engine, dek);
     assertEquals(result.verified, true, result.reason);
     assertEquals(result.version, N);
-    const head = decodeHead((await engine.storage.get(headKey(TYPE, ID)))!);
+    const head = decodeHead((await stored.storage.get(headKey(TYPE, ID)))!);
     assertEquals(result.merkle_root, head.merkle_root);
     for (const workers of [1, 3]) {
-      assertEquals(await verifyWith(engine, dek, { ...PARALLEL, workers }), result, `${workers}`);
+      assertEquals(await verifyWith(dek, { ...PARALLEL, workers }), result, `${workers}`);
     }
   });
 });
 
 Deno.test("verify on workers: an aggregate above the threshold verifies through Engine.verify", async () => {
-  await withEngine(async (engine) => {
+  await withEngine(async (engine, ctx) => {
+    stored = ctx;
     await appendEvents(engine, ID, PARALLEL_ABOVE + 1);
     const result = await engine.verify(TYPE, ID);
     assertEquals(result.verified, true, result.reason);
     assertEquals(result.version, PARALLEL_ABOVE + 1);
     // Tampering far into it is found at the exact version.
     const k = PARALLEL_ABOVE - 7;
-    const value = await readValue(engine, k);
+    const value = await readValue(k);
     value[value.length - 3] ^= 0x10;
-    await putValue(engine, k, value);
+    await putValue(k, value);
     assertBadAt(await engine.verify(TYPE, ID), k, /decrypt|altered/);
   });
 });
@@ -151,9 +151,9 @@ Deno.test("verify on workers: an aggregate above the threshold verifies through 
 Deno.test("verify on workers: a flipped payload byte in the middle", async () => {
   await withBigAggregate(async (engine, dek) => {
     const k = 1500;
-    const value = await readValue(engine, k);
+    const value = await readValue(k);
     value[value.length - 20] ^= 0x01;
-    await putValue(engine, k, value);
+    await putValue(k, value);
     assertBadAt(await verifyBoth(engine, dek), k, /decrypt|altered/);
   });
 });
@@ -161,7 +161,7 @@ Deno.test("verify on workers: a flipped payload byte in the middle", async () =>
 Deno.test("verify on workers: a changed header hash, on a chunk's first event", async () => {
   await withBigAggregate(async (engine, dek) => {
     const k = 1025; // chunk 3 starts here
-    await alterHexField(engine, k, "hash");
+    await alterHexField(k, "hash");
     assertBadAt(await verifyBoth(engine, dek), k, /does not match its hash/);
   });
 });
@@ -169,7 +169,7 @@ Deno.test("verify on workers: a changed header hash, on a chunk's first event", 
 Deno.test("verify on workers: an event deleted from the middle", async () => {
   await withBigAggregate(async (engine, dek) => {
     const k = 2000;
-    await engine.storage.write([{ type: "del", key: eventKey(TYPE, ID, k) }], { sync: true });
+    await stored.storage.write([{ type: "del", key: eventKey(TYPE, ID, k) }], { sync: true });
     assertBadAt(await verifyBoth(engine, dek), k, /missing/);
   });
 });
@@ -177,8 +177,8 @@ Deno.test("verify on workers: an event deleted from the middle", async () => {
 Deno.test("verify on workers: two events swapped, across a chunk boundary", async () => {
   await withBigAggregate(async (engine, dek) => {
     const k = 512; // the last event of chunk 1 and the first of chunk 2
-    const [a, b] = [await readValue(engine, k), await readValue(engine, k + 1)];
-    await engine.storage.write([
+    const [a, b] = [await readValue(k), await readValue(k + 1)];
+    await stored.storage.write([
       { type: "put", key: eventKey(TYPE, ID, k), value: b },
       { type: "put", key: eventKey(TYPE, ID, k + 1), value: a },
     ], { sync: true });
@@ -189,7 +189,7 @@ Deno.test("verify on workers: two events swapped, across a chunk boundary", asyn
 Deno.test("verify on workers: payload and hash forged consistently, only the root tells", async () => {
   await withBigAggregate(async (engine, dek) => {
     const k = 2500;
-    await forgeConsistently(engine, dek, k);
+    await forgeConsistently(dek, k);
     assertBadAt(await verifyBoth(engine, dek), k, /Merkle root stored with event/);
   });
 });
@@ -197,7 +197,7 @@ Deno.test("verify on workers: payload and hash forged consistently, only the roo
 Deno.test("verify on workers: a stored root changed, on a chunk's last event", async () => {
   await withBigAggregate(async (engine, dek) => {
     const k = 1536;
-    await alterHexField(engine, k, "merkle_root");
+    await alterHexField(k, "merkle_root");
     assertBadAt(await verifyBoth(engine, dek), k, /Merkle root stored with event/);
   });
 });
@@ -205,9 +205,8 @@ Deno.test("verify on workers: a stored root changed, on a chunk's last event", a
 Deno.test("verify on workers: a stored root that is not hex", async () => {
   await withBigAggregate(async (engine, dek) => {
     const k = 700;
-    const value = await readValue(engine, k);
+    const value = await readValue(k);
     await putValue(
-      engine,
       k,
       editHeader(value, (h) => h.replace(/"merkle_root":"[^"]*"/, '"merkle_root":"nope"')),
     );
@@ -218,38 +217,38 @@ Deno.test("verify on workers: a stored root that is not hex", async () => {
 Deno.test("verify on workers: the earliest of several tamperings wins, whichever phase finds it", async () => {
   await withBigAggregate(async (engine, dek) => {
     // A root failure (phase 2) before hash failures (phase 1) in its chunk and the next…
-    await forgeConsistently(engine, dek, 900);
-    await alterHexField(engine, 1000, "hash");
-    await alterHexField(engine, 1300, "hash");
+    await forgeConsistently(dek, 900);
+    await alterHexField(1000, "hash");
+    await alterHexField(1300, "hash");
     assertBadAt(await verifyBoth(engine, dek), 900, /Merkle/);
     // …and a hash failure before a root failure in the same chunk.
-    await alterHexField(engine, 880, "hash");
+    await alterHexField(880, "hash");
     assertBadAt(await verifyBoth(engine, dek), 880, /hash/);
     // A failure in the first event beats everything.
-    await alterHexField(engine, 1, "merkle_root");
+    await alterHexField(1, "merkle_root");
     assertBadAt(await verifyBoth(engine, dek), 1, /Merkle/);
   });
 });
 
 Deno.test("verify on workers: truncation, an extra event and a forged head root", async () => {
   await withBigAggregate(async (engine, dek) => {
-    const last = await readValue(engine, N);
-    await engine.storage.write([{ type: "del", key: eventKey(TYPE, ID, N) }], { sync: true });
+    const last = await readValue(N);
+    await stored.storage.write([{ type: "del", key: eventKey(TYPE, ID, N) }], { sync: true });
     assertBadAt(await verifyBoth(engine, dek), N, /version 2900 but 2899 events/);
 
-    await putValue(engine, N, last);
+    await putValue(N, last);
     const extra = editHeader(last, (h) => h.replace(`"version":${N}`, `"version":${N + 1}`));
-    await engine.storage.write([{ type: "put", key: eventKey(TYPE, ID, N + 1), value: extra }], {
+    await stored.storage.write([{ type: "put", key: eventKey(TYPE, ID, N + 1), value: extra }], {
       sync: true,
     });
     assertBadAt(await verifyBoth(engine, dek), N + 1, /./);
 
-    await engine.storage.write([{ type: "del", key: eventKey(TYPE, ID, N + 1) }], { sync: true });
-    const headValue = (await engine.storage.get(headKey(TYPE, ID)))!;
+    await stored.storage.write([{ type: "del", key: eventKey(TYPE, ID, N + 1) }], { sync: true });
+    const headValue = (await stored.storage.get(headKey(TYPE, ID)))!;
     const head = decodeHead(headValue);
     const realRoot = head.merkle_root;
     head.merkle_root = "ab".repeat(32);
-    await engine.storage.write([
+    await stored.storage.write([
       { type: "put", key: headKey(TYPE, ID), value: replaceHead(headValue, head) },
     ], { sync: true });
     const result = await verifyBoth(engine, dek);
@@ -297,29 +296,29 @@ const HOLLOW_WORKER = "data:text/javascript," + encodeURIComponent(`
 `);
 
 Deno.test("verify on workers: a worker that fails fails the verify, never verifies", async () => {
-  await withBigAggregate(async (engine, dek) => {
+  await withBigAggregate(async (_engine, dek) => {
     for (const workerUrl of [CRASHING_WORKER, REFUSING_WORKER, CONFUSED_WORKER, HOLLOW_WORKER]) {
       const err = await assertRejects(
-        () => verifyWith(engine, dek, { ...PARALLEL, workerUrl }),
+        () => verifyWith(dek, { ...PARALLEL, workerUrl }),
         "internal",
       );
       assert(err.message.includes("worker"), err.message);
     }
     // The engine and its store are fine afterwards.
-    assertEquals((await verifyWith(engine, dek, PARALLEL)).verified, true);
+    assertEquals((await verifyWith(dek, PARALLEL)).verified, true);
   });
 });
 
 Deno.test("verify on workers: workers that cannot start leave the verify to one thread", async () => {
-  await withBigAggregate(async (engine, dek) => {
+  await withBigAggregate(async (_engine, dek) => {
     const missing = new URL("./no_such_verify_worker.ts", import.meta.url).href;
     const k = 1234;
-    await forgeConsistently(engine, dek, k);
-    const expected = await verifyWith(engine, dek, SINGLE);
+    await forgeConsistently(dek, k);
+    const expected = await verifyWith(dek, SINGLE);
     assertBadAt(expected, k, /Merkle/);
-    assertEquals(await verifyWith(engine, dek, { parallelAbove: 0, workerUrl: missing }), expected);
+    assertEquals(await verifyWith(dek, { parallelAbove: 0, workerUrl: missing }), expected);
     await assertRejects(
-      () => verifyWith(engine, dek, { ...PARALLEL, workerUrl: missing }),
+      () => verifyWith(dek, { ...PARALLEL, workerUrl: missing }),
       "unavailable",
     );
   });

@@ -1,17 +1,19 @@
 /**
- * Shared setup of the REST suites: a real Engine, TokenAuthority and
- * SchemaStore on a temp dir, the app from `createApp` served by `Deno.serve` on
- * a free port, and small fetch helpers. Everything is closed and removed after
- * each test, whatever happens.
+ * Shared setup of the REST suites: a real node (engine, token authority, schemas) on a temp
+ * dir opened by `openNode`, the REST app over its in-process API served by `Deno.serve` on a
+ * free port, and small fetch helpers. Everything is closed and removed after each test,
+ * whatever happens.
  */
+import { type Api, type ApiOptions, createApi } from "../../src/api/api.ts";
+import { type Node, openNode } from "../../src/api/node.ts";
 import { type GenerateOptions, TokenAuthority } from "../../src/auth/authority.ts";
 import { defaultConfig } from "../../src/config/defaults.ts";
 import type { Config } from "../../src/config/types.ts";
-import { Engine } from "../../src/engine/engine.ts";
-import { SchemaStore } from "../../src/schema/store.ts";
-import { createValidator } from "../../src/schema/validator.ts";
-import { createApp, type StreamSettings } from "../../src/server/app.ts";
-import type { ServerContext } from "../../src/server/context.ts";
+import { Buffer } from "node:buffer";
+import { type Engine, storePath } from "../../src/engine/engine.ts";
+import { createRestApp, type StreamSettings } from "../../src/rest/app.ts";
+import { openRocksStorage } from "../../src/store/rocksdb.ts";
+import type { Storage } from "../../src/store/storage.ts";
 import { randomDek } from "../_helpers/temp.ts";
 
 export { assert, assertEquals } from "../_helpers/assert.ts";
@@ -47,9 +49,16 @@ export interface RestServer {
   base: string;
   port: number;
   dir: string;
-  ctx: ServerContext;
+  node: Node;
+  api: Api;
+  /** The node's engine, to check what was stored. */
+  engine: Engine;
+  /** The storage the engine runs on, for tests that read or alter stored bytes. */
+  storage: Storage;
+  /** The node's live settings (a test may change restrict). */
+  config: Config;
   /** The app under test (for its route table). */
-  app: ReturnType<typeof createApp>;
+  app: ReturnType<typeof createRestApp>;
   clock: ManualClock;
   /** A token that may do everything (group "admin", user "root"). */
   admin: string;
@@ -70,6 +79,8 @@ export interface RestServerOptions {
   config?: Partial<Config>;
   maxBodyBytes?: number;
   stream?: Partial<StreamSettings>;
+  /** Feed tuning of the API (tests shrink the buffers). */
+  feed?: ApiOptions;
 }
 
 /**
@@ -88,43 +99,40 @@ export async function withRestServer<T>(
   options: RestServerOptions = {},
 ): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "dbx-rest-test-" });
-  const dek = randomDek();
   const clock = new ManualClock();
-  const config: Config = { ...defaultConfig(dir), ...options.config };
-  let engine: Engine | undefined;
-  let auth: TokenAuthority | undefined;
+  const config: Config = {
+    ...defaultConfig(dir),
+    dek: Buffer.from(randomDek()).toString("base64"),
+    ...options.config,
+  };
+  let node: Node | undefined;
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   const streams = new AbortController();
   try {
-    const schemas = await SchemaStore.open(dir);
-    engine = await Engine.open({
-      dataDir: dir,
-      dek,
-      validator: createValidator(schemas, () => config.restrict),
-      snapshotThreshold: (type) => schemas.snapshotThreshold(type) ?? config.snapshot_threshold,
-    });
-    auth = await TokenAuthority.open({ dataDir: dir, dek, now: clock.now });
-    const ctx: ServerContext = {
-      engine,
-      auth,
-      schemas,
-      config,
-      dataDir: dir,
-      startedAt: new Date(),
+    const storage = await openRocksStorage(storePath(dir));
+    node = await openNode({ dataDir: dir, config, storage, openStore: true, now: clock.now });
+    const engine = await node.engine();
+    const api = createApi(node, options.feed);
+    const app = createRestApp({
+      api,
       maxBodyBytes: options.maxBodyBytes ?? 1 << 20,
-    };
-    const app = createApp(ctx, { signal: streams.signal, stream: options.stream });
+      signal: streams.signal,
+      stream: options.stream,
+    });
     server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
     const port = server.addr.port;
     const base = `http://127.0.0.1:${port}`;
-    const authority = auth;
+    const authority = await node.tokens();
     const admin = (await authority.generate({ group: "admin", user: "root" })).token;
-    const open = engine;
     const rest: RestServer = {
       base,
       port,
       dir,
-      ctx,
+      node,
+      api,
+      engine,
+      storage,
+      config,
       app,
       clock,
       admin,
@@ -133,7 +141,7 @@ export async function withRestServer<T>(
       request: (method, path, o = {}) =>
         send(base, method, path, o.token === undefined ? { ...o, token: admin } : o),
       seed: async (type, id, payload = {}, eventType = "seeded") => {
-        await open.append({
+        await engine.append({
           aggregate_type: type,
           aggregate_id: id,
           event_type: eventType,
@@ -145,8 +153,7 @@ export async function withRestServer<T>(
   } finally {
     streams.abort();
     await server?.shutdown();
-    await engine?.close();
-    await auth?.close();
+    await node?.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

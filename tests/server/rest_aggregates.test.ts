@@ -141,8 +141,8 @@ Deno.test("GET verify: verified true, and false with first_bad_version after tam
       verified: true,
     });
     // Overwrite event 3 with another event's bytes: readable, but the chain breaks there.
-    const other = await s.ctx.engine.storage.get(eventKey("patient", "p-001", 2));
-    await s.ctx.engine.storage.write(
+    const other = await s.storage.get(eventKey("patient", "p-001", 2));
+    await s.storage.write(
       [{ type: "put", key: eventKey("patient", "p-001", 3), value: other! }],
       { sync: true },
     );
@@ -224,7 +224,7 @@ Deno.test("snapshot, archive and restore: results, 409 on repeats, 404 and bad b
     });
     assertEquals(snap.status, 200);
     assertEquals(snap.json, { aggregate_type: "patient", aggregate_id: "p-001", version: 2 });
-    assertEquals((await s.ctx.engine.listSnapshots("patient", "p-001"))[0].comment, "before audit");
+    assertEquals((await s.engine.listSnapshots("patient", "p-001"))[0].comment, "before audit");
     // An empty body is fine for these.
     const archive = await s.request("POST", "/v1/aggregates/patient/p-001/archive");
     assertEquals(archive.json.version, 2);

@@ -2,7 +2,7 @@
  * REST authentication and scopes: every route but /health needs a valid bearer
  * token; bad, foreign, expired and revoked tokens get 401; scopes give 403.
  */
-import { openApiDocument } from "../../src/server/openapi.ts";
+import { openApiDocument } from "../../src/rest/openapi.ts";
 import {
   assert,
   assertEquals,
@@ -93,7 +93,7 @@ Deno.test("a token signed by another node is refused with 401", async () => {
       body: eventBody(),
     });
     expectError(write, 401, "unauthorized");
-    assertEquals(await s.ctx.engine.lastPosition(), 0);
+    assertEquals(await s.engine.lastPosition(), 0);
   });
 });
 
@@ -200,7 +200,7 @@ Deno.test("auditor token: 403 on p-002 and on writes; listings show only p-001",
     ) {
       expectError(await s.request("GET", path, { token }), 403, "forbidden");
     }
-    const before = await s.ctx.engine.lastPosition();
+    const before = await s.engine.lastPosition();
     expectError(
       await s.request("POST", "/v1/aggregates/patient/p-001/events", { token, body: eventBody() }),
       403,
@@ -230,7 +230,7 @@ Deno.test("auditor token: 403 on p-002 and on writes; listings show only p-001",
         "forbidden",
       );
     }
-    assertEquals(await s.ctx.engine.lastPosition(), before);
+    assertEquals(await s.engine.lastPosition(), before);
 
     const list = await s.request("GET", "/v1/aggregates", { token });
     assertEquals(list.status, 200);
@@ -295,8 +295,8 @@ Deno.test("a write-limited token gets 403 once its limit is reached, also in bat
       ],
     });
     expectError(batch, 403, "limit_reached");
-    assertEquals(await s.ctx.engine.exists("patient", "p-002"), false);
-    assertEquals(await s.ctx.engine.lastPosition(), 2);
+    assertEquals(await s.engine.exists("patient", "p-002"), false);
+    assertEquals(await s.engine.lastPosition(), 2);
   });
 });
 

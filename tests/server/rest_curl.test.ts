@@ -155,6 +155,6 @@ Deno.test("the examples fail cleanly without a real token (401 JSON through curl
     // deno-lint-ignore no-explicit-any
     const refused = await curl(s, CURRENT_SEED.list, "TOKEN") as any;
     assertEquals(refused.code, "unauthorized");
-    assertEquals(await s.ctx.engine.lastPosition(), 0);
+    assertEquals(await s.engine.lastPosition(), 0);
   });
 });

@@ -143,7 +143,7 @@ Deno.test("event_id makes appends idempotent: the retry answers 200 with the ori
     assertEquals(global.status, 200);
     assertEquals(global.json, first.json);
     assertEquals((await state(s)).version, 1);
-    assertEquals(await s.ctx.engine.lastPosition(), 1);
+    assertEquals(await s.engine.lastPosition(), 1);
   });
 });
 
@@ -178,7 +178,7 @@ Deno.test("malformed JSON and non-object bodies are 400", async () => {
       "invalid_input",
       "UTF-8",
     );
-    assertEquals(await s.ctx.engine.lastPosition(), 0);
+    assertEquals(await s.engine.lastPosition(), 0);
   });
 });
 
@@ -219,7 +219,7 @@ Deno.test("wrong types and missing fields are 400 naming the field", async () =>
       "invalid_input",
       "control character",
     );
-    assertEquals(await s.ctx.engine.lastPosition(), 0);
+    assertEquals(await s.engine.lastPosition(), 0);
   });
 });
 
@@ -257,7 +257,7 @@ Deno.test("bodies over the limit are 413, by Content-Length or streamed, and wri
     const fits = JSON.stringify({ ...PATIENT, ...eventBody("x", { blob: "y".repeat(1500) }) });
     assert(new TextEncoder().encode(fits).length <= limit);
     assertEquals((await s.request("POST", "/v1/events", { body: fits })).status, 201);
-    assertEquals(await s.ctx.engine.lastPosition(), 1);
+    assertEquals(await s.engine.lastPosition(), 1);
   }, { maxBodyBytes: limit });
 });
 
@@ -280,7 +280,7 @@ Deno.test("a body cut short of its Content-Length writes nothing and the server 
     } finally {
       conn.close();
     }
-    assertEquals(await s.ctx.engine.lastPosition(), 0);
+    assertEquals(await s.engine.lastPosition(), 0);
     assertEquals((await s.request("POST", "/v1/events", { body })).status, 201);
   });
 });
@@ -322,14 +322,14 @@ Deno.test("schema violations are 400 naming the field and the rule; strict needs
     // Another type without a schema is fine in default mode, refused in strict mode.
     const free = await s.request("POST", "/v1/aggregates/doctor/d-1/events", { body: eventBody() });
     assertEquals(free.status, 201);
-    s.ctx.config.restrict = "strict";
+    s.config.restrict = "strict";
     expectError(
       await s.request("POST", "/v1/aggregates/doctor/d-1/events", { body: eventBody() }),
       400,
       "schema_violation",
       "strict",
     );
-    assertEquals(await s.ctx.engine.lastPosition(), 2);
+    assertEquals(await s.engine.lastPosition(), 2);
   });
 });
 
@@ -403,9 +403,9 @@ Deno.test("a batch with one bad event writes nothing", async () => {
         body: { events: [good("p-1"), good("p-2"), event] },
       });
       expectError(reply, status, code);
-      assertEquals(await s.ctx.engine.lastPosition(), 0);
+      assertEquals(await s.engine.lastPosition(), 0);
       for (const id of ["p-1", "p-2", "p-3"]) {
-        assertEquals(await s.ctx.engine.exists("patient", id), false);
+        assertEquals(await s.engine.exists("patient", id), false);
       }
     }
     // One event outside the token's scope: 403, nothing written.
@@ -422,7 +422,7 @@ Deno.test("a batch with one bad event writes nothing", async () => {
       "forbidden",
       "aggregate:patient:p-3",
     );
-    assertEquals(await s.ctx.engine.lastPosition(), 0);
+    assertEquals(await s.engine.lastPosition(), 0);
     expectError(
       await s.request("POST", "/v1/events/batch", { body: { events: [] } }),
       400,
@@ -446,7 +446,7 @@ Deno.test("a batch with one bad event writes nothing", async () => {
       body: [good("p-1"), good("p-2")],
     });
     assertEquals(ok.status, 201);
-    assertEquals(await s.ctx.engine.lastPosition(), 2);
+    assertEquals(await s.engine.lastPosition(), 2);
   });
 });
 
@@ -461,7 +461,7 @@ Deno.test("a batch retried with the same event ids answers 200 and writes nothin
     const retry = await s.request("POST", "/v1/events/batch", { body: { events } });
     assertEquals(retry.status, 200);
     assertEquals(retry.json, first.json);
-    assertEquals(await s.ctx.engine.lastPosition(), 2);
+    assertEquals(await s.engine.lastPosition(), 2);
   });
 });
 

@@ -74,7 +74,7 @@ Deno.test("the OpenAPI document is a consistent 3.1 document with bearer securit
         }
         if (["post", "put", "patch"].includes(method)) {
           assert(op.requestBody?.content?.["application/json"], `${where}: no request body`);
-          const optional = /\/(snapshot|archive|restore)$/.test(path);
+          const optional = /\/(snapshot|archive|restore|commit)$/.test(path);
           assertEquals(op.requestBody.required, !optional, `${where}: body required?`);
         }
       }
@@ -116,7 +116,7 @@ Deno.test("a closed store answers 503 unavailable, not a crash", async () => {
   await withRestServer(async (s) => {
     await s.seed("patient", "p-001");
     const token = await s.token({ group: "ops", user: "eve" });
-    await s.ctx.engine.storage.close();
+    await s.storage.close();
     // Listing events always reads the store (a current state may come from the cache).
     const reply = await s.request("GET", "/v1/aggregates/patient/p-001/events", { token });
     expectError(reply, 503, "unavailable");
@@ -128,7 +128,7 @@ Deno.test("an unexpected failure is a generic 500 JSON; the log names the route,
     await s.seed("patient", "p-001");
     const token = await s.token({ group: "ops", user: "eve" });
     // Fault injection at the storage boundary: a raw error no layer anticipates.
-    const storage = s.ctx.engine.storage as { get: (key: Uint8Array) => Promise<unknown> };
+    const storage = s.storage as { get: (key: Uint8Array) => Promise<unknown> };
     storage.get = () => Promise.reject(new TypeError("rocksdb: internal failure at block 7"));
     const logged: string[] = [];
     const original = console.error;

@@ -252,7 +252,7 @@ Deno.test("stream: a client behind by more than the buffer catches up from stora
     const stream = await openStream(s);
     try {
       // One commit of 50 events overflows a 4-record buffer at once.
-      await s.ctx.engine.appendBatch(
+      await s.engine.appendBatch(
         Array.from({ length: 50 }, (_, i) => ({
           aggregate_type: "patient",
           aggregate_id: `p-${i % 3}`,
@@ -268,7 +268,7 @@ Deno.test("stream: a client behind by more than the buffer catches up from stora
     } finally {
       stream.close();
     }
-  }, { stream: { maxBuffered: 4, pageSize: 7 } });
+  }, { feed: { maxBuffered: 4, pageSize: 7 } });
 });
 
 Deno.test("stream: idle connections get heartbeat comments", async () => {

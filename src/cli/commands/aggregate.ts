@@ -1,19 +1,20 @@
 /**
  * `dbx aggregate …`: append, read, verify and maintain aggregates.
- * Handlers parse flags, call the engine and format; nothing more.
+ * Handlers parse flags, call one API operation (locally or through the running server,
+ * chosen once by `withBackend`) and format; nothing more.
  */
 import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { serverClient } from "../../client/proxy.ts";
-import { DbxError } from "../../errors.ts";
 import type {
   AggregateRecord,
   AppendInput,
-  AppendOptions,
   EventRecord,
-} from "../../engine/types.ts";
+  ListedAggregate,
+  StagedEvent,
+} from "../../api/operations.ts";
+import { DbxError } from "../../errors.ts";
 import { type ExportFormat, renderExport, zipFiles } from "../../export/state_export.ts";
-import { readStaged, type StagedEvent, writeStaged } from "../../staging/staged_events.ts";
+import { type Backend, withBackend } from "../backend.ts";
 import {
   type CommonOptions,
   parseNonNegativeInt,
@@ -24,8 +25,6 @@ import {
   withJsonOption,
 } from "../common.ts";
 import { CliExit } from "../exit.ts";
-import { loadLocalConfig, withLocalStore } from "../local.ts";
-import { writeAccess } from "../write_access.ts";
 
 interface TargetOptions extends CommonOptions {
   aggregate: string;
@@ -139,62 +138,42 @@ function printEvents(events: EventRecord[]): void {
 
 async function apply(o: ApplyOptions): Promise<void> {
   const input = applyInput(o);
-  if (o.stage) {
-    const loaded = await loadLocalConfig(o, true);
-    await withLocalStore(o, "read", ({ engine }) => engine.check(input));
-    const staged = await readStaged(loaded.dataDir);
-    staged.push({ ...input, staged_at: new Date().toISOString() });
-    await writeStaged(loaded.dataDir, staged);
-    if (o.json) printJson({ staged: staged.length, event: input });
-    else {console.log(
-        `staged ${input.aggregate_type}/${input.aggregate_id} ${input.event_type} (${staged.length} staged)`,
-      );}
-    return;
-  }
-  const server = await serverClient(o, o.token); // a running server holds the store
-  if (server) {
-    const { aggregate_type, aggregate_id, ...body } = input;
-    return printEvent(await server.append(aggregate_type, aggregate_id, body), o.json);
-  }
-  await withLocalStore(o, "write", async (store) => {
-    const access = await writeAccess(store, o.token);
-    try {
-      const options: AppendOptions = access.appendOptions(input.aggregate_type, input.aggregate_id);
-      printEvent(await store.engine.append(input, options), o.json);
-    } finally {
-      await access.close();
+  await withBackend(o, "write", async (db) => {
+    if (o.stage) {
+      const { staged, event } = await db.call("stageEvent", input);
+      if (o.json) printJson({ staged, event });
+      else {
+        console.log(
+          `staged ${event.aggregate_type}/${event.aggregate_id} ${event.event_type} (${staged} staged)`,
+        );
+      }
+      return;
     }
+    printEvent((await db.call("appendEvent", input)).event, o.json);
   });
 }
 
 async function commit(o: CommonOptions & { token?: string; json?: boolean }): Promise<void> {
-  const loaded = await loadLocalConfig(o, true);
-  const staged = await readStaged(loaded.dataDir);
-  if (staged.length === 0) {
-    if (o.json) printJson({ committed: 0, events: [] });
-    else console.log("nothing staged");
-    return;
+  const { committed, events } = await withBackend(o, "write", (db) => db.call("commitStaged", {}));
+  if (o.json) printJson({ committed, events });
+  else if (committed === 0) console.log("nothing staged");
+  else console.log(`committed ${committed} event${committed === 1 ? "" : "s"}`);
+}
+
+/** Every page of a paged operation, from `skip`, until `limit` items (or the end). */
+async function allPages<T>(
+  fetch: (skip: number) => Promise<{ items: T[]; next?: number }>,
+  skip = 0,
+  limit = Infinity,
+): Promise<{ items: T[]; next?: number }> {
+  const items: T[] = [];
+  let next: number | undefined = skip;
+  while (next !== undefined && items.length < limit) {
+    const page: { items: T[]; next?: number } = await fetch(next);
+    items.push(...page.items);
+    next = page.next;
   }
-  const inputs: AppendInput[] = staged.map(({ staged_at: _, ...input }) => input);
-  const server = await serverClient(o, o.token); // a running server holds the store
-  const records = server
-    ? await server.appendBatch(inputs)
-    : await withLocalStore(o, "write", async (store) => {
-      const access = await writeAccess(store, o.token);
-      try {
-        // The token must permit every aggregate in the batch; one charge covers them all.
-        const options = inputs.map((i) =>
-          access.appendOptions(i.aggregate_type, i.aggregate_id)
-        )[0];
-        return await store.engine.appendBatch(inputs, options);
-      } finally {
-        await access.close();
-      }
-    });
-  // Only a committed batch clears the queue: a refused one stays staged to fix and retry.
-  await writeStaged(loaded.dataDir, []);
-  if (o.json) printJson({ committed: records.length, events: records });
-  else console.log(`committed ${records.length} event${records.length === 1 ? "" : "s"}`);
+  return { items: items.slice(0, limit), next };
 }
 
 async function list(
@@ -207,14 +186,16 @@ async function list(
   },
 ): Promise<void> {
   if (o.stage) {
-    const loaded = await loadLocalConfig(o, false);
-    const staged: StagedEvent[] = await readStaged(loaded.dataDir);
-    const page = staged.slice(o.skip ?? 0, (o.skip ?? 0) + (o.take ?? staged.length));
-    if (o.json) return printJson(page);
-    if (page.length === 0) return console.log("nothing staged");
+    const page = await withBackend(
+      o,
+      "read",
+      (db) => db.call("listStaged", { skip: o.skip, take: o.take }),
+    );
+    if (o.json) return printJson(page.items);
+    if (page.items.length === 0) return console.log("nothing staged");
     printTable(
       ["AGGREGATE", "ID", "EVENT", "STAGED_AT", "PAYLOAD"],
-      page.map((s) => [
+      page.items.map((s: StagedEvent) => [
         s.aggregate_type,
         s.aggregate_id,
         s.event_type,
@@ -224,33 +205,38 @@ async function list(
     );
     return;
   }
-  await withLocalStore(o, "read", async (store) => {
-    const take = Math.min(o.take ?? store.config.list_page_size, store.config.page_limit);
-    const rows = await store.engine.listAggregates({ skip: o.skip, take, aggregate_type: o.type });
-    if (o.json) return printJson(rows);
-    if (rows.length === 0) return console.log("no aggregates");
-    printTable(
-      ["AGGREGATE", "ID", "VERSION", "MERKLE_ROOT", "ARCHIVED"],
-      rows.map((
-        r,
-      ) => [
-        r.aggregate_type,
-        r.aggregate_id,
-        String(r.version),
-        r.merkle_root,
-        String(r.archived),
-      ]),
-    );
-  });
+  const page = await withBackend(
+    o,
+    "read",
+    (db) => db.call("listAggregates", { skip: o.skip, take: o.take, aggregate_type: o.type }),
+  );
+  const rows = page.items;
+  if (o.json) return printJson(rows);
+  if (rows.length === 0) return console.log("no aggregates");
+  printTable(
+    ["AGGREGATE", "ID", "VERSION", "MERKLE_ROOT", "ARCHIVED"],
+    rows.map((r: ListedAggregate) => [
+      r.aggregate_type,
+      r.aggregate_id,
+      String(r.version),
+      r.merkle_root,
+      String(r.archived),
+    ]),
+  );
 }
 
 async function get(
   o: TargetOptions & { version?: number; includeEvents?: boolean },
 ): Promise<void> {
-  await withLocalStore(o, "read", async ({ engine }) => {
-    const record = await engine.getAggregate(o.aggregate, o.aggregateId, { version: o.version });
+  const target = { aggregate_type: o.aggregate, aggregate_id: o.aggregateId };
+  await withBackend(o, "read", async (db) => {
+    const record = await db.call("getAggregate", { ...target, version: o.version });
     const events = o.includeEvents
-      ? await engine.listEvents(o.aggregate, o.aggregateId, { take: record.version })
+      ? (await allPages(
+        (skip) => db.call("listEvents", { ...target, skip }),
+        0,
+        record.version,
+      )).items
       : undefined;
     if (o.json) return printJson(events ? { ...record, events } : record);
     printAggregate(record);
@@ -262,21 +248,25 @@ async function get(
 }
 
 async function replay(o: TargetOptions & { skip?: number; take?: number }): Promise<void> {
-  await withLocalStore(o, "read", async ({ engine, config }) => {
-    const take = Math.min(o.take ?? config.page_limit, config.page_limit);
-    const events = await engine.listEvents(o.aggregate, o.aggregateId, { skip: o.skip, take });
-    if (o.json) return printJson(events);
-    if (events.length === 0) return console.log("no events in that range");
-    printEvents(events);
-  });
+  const page = await withBackend(o, "read", (db) =>
+    db.call("listEvents", {
+      aggregate_type: o.aggregate,
+      aggregate_id: o.aggregateId,
+      skip: o.skip,
+      take: o.take,
+    }));
+  const events = page.items;
+  if (o.json) return printJson(events);
+  if (events.length === 0) return console.log("no events in that range");
+  printEvents(events);
 }
 
 async function verify(o: TargetOptions): Promise<void> {
-  const result = await withLocalStore(
-    o,
-    "read",
-    ({ engine }) => engine.verify(o.aggregate, o.aggregateId),
-  );
+  const result = await withBackend(o, "read", (db) =>
+    db.call("verifyAggregate", {
+      aggregate_type: o.aggregate,
+      aggregate_id: o.aggregateId,
+    }));
   if (o.json) printJson(result);
   else if (result.verified) {
     console.log(
@@ -293,18 +283,22 @@ async function verify(o: TargetOptions): Promise<void> {
 
 type ControlName = "snapshot" | "archive" | "restore";
 
+const CONTROL_OPS = {
+  snapshot: "snapshotAggregate",
+  archive: "archiveAggregate",
+  restore: "restoreAggregate",
+} as const;
+
 async function control(
   name: ControlName,
   o: TargetOptions & { comment?: string; token?: string },
 ): Promise<void> {
-  const server = await serverClient(o, o.token); // a running server holds the store
-  const version = server
-    ? (await server.control(name, o.aggregate, o.aggregateId, o.comment)).version
-    : await withLocalStore(
-      o,
-      "write",
-      (store) => store.engine[name](o.aggregate, o.aggregateId, { comment: o.comment }),
-    );
+  const { version } = await withBackend(o, "write", (db: Backend) =>
+    db.call(CONTROL_OPS[name], {
+      aggregate_type: o.aggregate,
+      aggregate_id: o.aggregateId,
+      comment: o.comment,
+    }));
   const done = { snapshot: "snapshot taken of", archive: "archived", restore: "restored" }[name];
   if (o.json) {
     printJson({ aggregate_type: o.aggregate, aggregate_id: o.aggregateId, version, action: name });
@@ -312,31 +306,12 @@ async function control(
 }
 
 async function remove(o: TargetOptions): Promise<void> {
-  const loaded = await loadLocalConfig(o, false);
-  const exists = await withLocalStore(
-    o,
-    "read",
-    ({ engine }) => engine.exists(o.aggregate, o.aggregateId),
-  );
-  if (exists) {
-    throw new DbxError(
-      "conflict",
-      `aggregate ${o.aggregate}/${o.aggregateId} has committed events and cannot be removed; archive it instead`,
-    );
-  }
-  const staged = await readStaged(loaded.dataDir);
-  const kept = staged.filter((s) =>
-    !(s.aggregate_type === o.aggregate && s.aggregate_id === o.aggregateId)
-  );
-  if (kept.length === staged.length) {
-    throw new DbxError("not_found", `aggregate ${o.aggregate}/${o.aggregateId} not found`);
-  }
-  await writeStaged(loaded.dataDir, kept);
-  console.log(
-    `removed ${o.aggregate}/${o.aggregateId} (${
-      staged.length - kept.length
-    } staged events dropped)`,
-  );
+  const { removed_staged } = await withBackend(o, "read", (db) =>
+    db.call("removeAggregate", {
+      aggregate_type: o.aggregate,
+      aggregate_id: o.aggregateId,
+    }));
+  console.log(`removed ${o.aggregate}/${o.aggregateId} (${removed_staged} staged events dropped)`);
 }
 
 async function exportState(
@@ -353,11 +328,17 @@ async function exportState(
   if (type && o.all) {
     throw new DbxError("invalid_input", "pass either an aggregate type or --all, not both");
   }
-  const aggregates = await withLocalStore(o, "read", async ({ engine }) => {
-    const out: AggregateRecord[] = [];
-    for await (const a of engine.allAggregates(type)) out.push(a);
-    return out;
-  });
+  const { items } = await withBackend(o, "read", (db) =>
+    allPages((skip) =>
+      // The largest page the node allows (the API caps `take` at its page_limit).
+      db.call("listAggregates", {
+        skip,
+        take: Number.MAX_SAFE_INTEGER,
+        aggregate_type: type,
+        include_state: true,
+      })
+    ));
+  const aggregates = items as AggregateRecord[];
   const files = renderExport(aggregates, o.format, o.pretty ?? false);
   if (o.zip) {
     const path = o.output.endsWith(".zip") ? o.output : join(o.output, "eventdbx-export.zip");

@@ -6,12 +6,12 @@
  * schemas as JSON. Handlers only parse flags, call one SchemaStore method and print.
  */
 import { type Command, InvalidArgumentError } from "commander";
-import { type SchemaWriter, schemaWriter } from "../../client/schema_backend.ts";
-import { resolveLocation, writeFileAtomic } from "../../config/mod.ts";
+import type { AggregateSchema, SchemaAlteration } from "../../api/operations.ts";
+import { writeFileAtomic } from "../../config/mod.ts";
 import { DbxError } from "../../errors.ts";
 import { COLUMN_TYPES_HELP } from "../../schema/definition.ts";
-import { SchemaStore } from "../../schema/store.ts";
-import type { AggregateSchema, SchemaAlteration } from "../../schema/types.ts";
+import { schemasText, schemaText } from "../../schema/file_text.ts";
+import { type Backend, withBackend } from "../backend.ts";
 import {
   type CommonOptions,
   parseNonNegativeInt,
@@ -94,14 +94,13 @@ function aggregateName(cmd: Command, positional: string | undefined, flag?: stri
   return name;
 }
 
-async function openSchemas(options: CommonOptions): Promise<SchemaStore> {
-  const { dataDir } = resolveLocation({ configPath: options.config, dataDir: options.dataDir });
-  return await SchemaStore.open(dataDir);
+/** Run one schema operation, locally or through the running server. */
+function change<T>(options: CommonOptions, run: (db: Backend) => Promise<T>): Promise<T> {
+  return withBackend(options, "write", run);
 }
 
-/** Where changes go: the running server's API while one holds the data dir, else the file. */
-function openWriter(options: CommonOptions): Promise<SchemaWriter> {
-  return schemaWriter(options, () => openSchemas(options));
+function read<T>(options: CommonOptions, run: (db: Backend) => Promise<T>): Promise<T> {
+  return withBackend(options, "read", run);
 }
 
 function orDash(value: unknown): string {
@@ -152,11 +151,12 @@ async function create(
   cmd: Command,
 ): Promise<void> {
   const name = aggregateName(cmd, positional, options.aggregate);
-  const store = await openWriter(options);
-  const schema = await store.create(name, {
-    events: options.events,
-    snapshot_threshold: options.snapshotThreshold,
-  });
+  const schema = await change(options, (db) =>
+    db.call("createSchema", {
+      aggregate: name,
+      events: options.events,
+      snapshot_threshold: options.snapshotThreshold,
+    }));
   const threshold = schema.snapshot_threshold === undefined
     ? ""
     : `; snapshot threshold ${schema.snapshot_threshold}`;
@@ -173,8 +173,10 @@ async function add(
   cmd: Command,
 ): Promise<void> {
   const name = aggregateName(cmd, positional, options.aggregate);
-  const store = await openWriter(options);
-  const schema = await store.addEvents(name, options.events);
+  const schema = await change(
+    options,
+    (db) => db.call("addSchemaEvents", { aggregate: name, events: options.events }),
+  );
   const total = Object.keys(schema.events).length;
   report(options, schema, `schema ${name}: added ${options.events.join(", ")} (${total} events)`);
 }
@@ -191,8 +193,10 @@ async function remove(
   }
   const event = eventArg ?? options.event;
   if (event === undefined) usage(cmd, "missing event name (give <event> or --event <name>)");
-  const store = await openWriter(options);
-  const schema = await store.removeEvent(name, event);
+  const schema = await change(
+    options,
+    (db) => db.call("removeSchemaEvent", { aggregate: name, event }),
+  );
   const left = Object.keys(schema.events).length;
   report(options, schema, `schema ${name}: removed event ${event} (${left} left)`);
 }
@@ -205,13 +209,16 @@ async function annotate(
 ): Promise<void> {
   if (options.note !== undefined && options.clear) usage(cmd, "give either --note or --clear");
   if (options.note === undefined && !options.clear) usage(cmd, "give --note <text> or --clear");
-  const store = await openWriter(options);
-  const schema = await store.annotate(name, event, options.clear ? null : options.note!);
+  const note = options.clear ? null : options.note!;
+  const schema = await change(
+    options,
+    (db) => db.call("annotateSchemaEvent", { aggregate: name, event, note }),
+  );
   report(options, schema, `schema ${name}: ${options.clear ? "cleared" : "set"} note of ${event}`);
 }
 
 async function list(options: JsonOptions): Promise<void> {
-  const schemas = (await openSchemas(options)).list();
+  const schemas = await read(options, (db) => db.call("listSchemas", {}));
   if (options.json) return printJson(schemas);
   if (schemas.length === 0) return console.log("no schemas");
   printTable(
@@ -233,7 +240,7 @@ async function show(
   cmd: Command,
 ): Promise<void> {
   const name = aggregateName(cmd, positional, options.aggregate);
-  const schema = (await openSchemas(options)).require(name);
+  const schema = await read(options, (db) => db.call("getSchema", { aggregate: name }));
   if (options.json) printJson(schema);
   else printSchema(schema);
 }
@@ -302,14 +309,15 @@ function alteration(options: AlterOptions, cmd: Command): SchemaAlteration {
 
 async function alter(name: string, options: AlterOptions, cmd: Command): Promise<void> {
   const changes = alteration(options, cmd);
-  const store = await openWriter(options);
-  const schema = await store.alter(name, changes);
+  const schema = await change(
+    options,
+    (db) => db.call("alterSchema", { aggregate: name, changes }),
+  );
   report(options, schema, `altered schema ${name}`);
 }
 
 async function deleteSchema(name: string, options: CommonOptions): Promise<void> {
-  const store = await openWriter(options);
-  await store.delete(name);
+  await change(options, (db) => db.call("deleteSchema", { aggregate: name }));
   console.log(`deleted schema ${name}`);
 }
 
@@ -324,16 +332,30 @@ async function readInput(file: string): Promise<string> {
 
 async function load(file: string, options: LoadOptions): Promise<void> {
   const text = await readInput(file);
-  const store = await openWriter(options);
-  const loaded = await store.importJson(text, { replace: options.replace });
+  let schemas: unknown;
+  try {
+    schemas = JSON.parse(text);
+  } catch (err) {
+    throw new DbxError("invalid_input", `schema JSON is not valid JSON: ${(err as Error).message}`);
+  }
+  const loaded = await change(
+    options,
+    (db) => db.call("importSchemas", { schemas, replace: options.replace }),
+  );
   if (options.json) return printJson(loaded);
   const names = loaded.map((s) => s.aggregate).join(", ");
   console.log(`loaded ${loaded.length} schema${loaded.length === 1 ? "" : "s"}: ${names || "-"}`);
 }
 
 async function dump(name: string | undefined, options: DumpOptions): Promise<void> {
-  const store = await openSchemas(options);
-  const text = store.exportJson(name);
+  const schemas = await read(
+    options,
+    async (db) =>
+      name === undefined ? await db.call("listSchemas", {}) : [
+        await db.call("getSchema", { aggregate: name }),
+      ],
+  );
+  const text = name === undefined ? schemasText(schemas) : schemaText(schemas[0]);
   if (options.output === undefined) {
     await Deno.stdout.write(new TextEncoder().encode(text));
     return;
@@ -346,7 +368,7 @@ async function dump(name: string | undefined, options: DumpOptions): Promise<voi
       `cannot write ${options.output}: ${(err as Error).message}`,
     );
   }
-  const count = name === undefined ? store.list().length : 1;
+  const count = schemas.length;
   console.log(`wrote ${count} schema${count === 1 ? "" : "s"} to ${options.output}`);
 }
 

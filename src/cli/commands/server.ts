@@ -16,8 +16,7 @@ import {
   type RestrictMode,
   saveConfig,
 } from "../../config/mod.ts";
-import { storePath } from "../../engine/engine.ts";
-import { DbxError, isDbxError } from "../../errors.ts";
+import { DbxError } from "../../errors.ts";
 import { answersHealth, spawnDaemon } from "../../server/daemon.ts";
 import {
   isProcessAlive,
@@ -27,10 +26,10 @@ import {
   runningServerPid,
   serverUrl,
 } from "../../server/pid_file.ts";
-import { openRocksStorage } from "../../store/rocksdb.ts";
+import { storeInUse } from "../../api/node.ts";
 import { type CommonOptions, printJson, withCommonOptions, withJsonOption } from "../common.ts";
 import { CliExit } from "../exit.ts";
-import { loadLocalConfig } from "../local.ts";
+import { loadLocalConfig } from "../backend.ts";
 
 /** Address the listener binds unless `--host` or `host` in config.toml say otherwise. */
 export const DEFAULT_HOST = "127.0.0.1";
@@ -268,18 +267,11 @@ const DATA_DIR_MARKERS = ["config.toml", "store", "dbx.pid", "node.key", "tokens
 
 /** Refuse when another process holds the store (a server without a PID file). */
 async function assertStoreUnlocked(dataDir: string): Promise<void> {
-  if (!existsSync(storePath(dataDir))) return;
-  try {
-    const storage = await openRocksStorage(storePath(dataDir), { createIfMissing: false });
-    await storage.close();
-  } catch (err) {
-    if (isDbxError(err, "unavailable")) {
-      throw new DbxError(
-        "conflict",
-        `the store in ${dataDir} is in use by another process; stop it before destroying`,
-      );
-    }
-    // A corrupt store can still be destroyed.
+  if (await storeInUse(dataDir)) {
+    throw new DbxError(
+      "conflict",
+      `the store in ${dataDir} is in use by another process; stop it before destroying`,
+    );
   }
 }
 

@@ -7,17 +7,8 @@
  * and `refresh --limit` read them from it (read-only, also while a server runs).
  */
 import { type Command, InvalidArgumentError } from "commander";
-import {
-  ACTIONS,
-  MAX_EXPIRATION_SECONDS,
-  TokenAuthority,
-  type TokenInfo,
-  type UsedWrites,
-} from "../../auth/authority.ts";
-import { serverClient } from "../../client/proxy.ts";
-import { dekBytes, loadConfig } from "../../config/mod.ts";
-import { Engine } from "../../engine/engine.ts";
-import { isDbxError } from "../../errors.ts";
+import { ACTIONS, MAX_EXPIRATION_SECONDS, type TokenInfo } from "../../api/operations.ts";
+import { withBackend } from "../backend.ts";
 import {
   collect,
   type CommonOptions,
@@ -64,51 +55,14 @@ function parseExpiration(value: string): number {
   return seconds;
 }
 
-/** Open the token authority of the configured data directory. */
-async function openAuthority(
-  flags: CommonOptions,
-): Promise<{ auth: TokenAuthority; dataDir: string; dek: Uint8Array }> {
-  const { config, dataDir } = await loadConfig(
-    { configPath: flags.config, dataDir: flags.dataDir },
-    { create: true },
-  );
-  const dek = dekBytes(config);
-  return { auth: await TokenAuthority.open({ dataDir, dek }), dataDir, dek };
-}
-
-async function withAuthority<T>(
-  flags: CommonOptions,
-  run: (auth: TokenAuthority, dataDir: string, dek: Uint8Array) => Promise<T>,
-): Promise<T> {
-  const { auth, dataDir, dek } = await openAuthority(flags);
-  try {
-    return await run(auth, dataDir, dek);
-  } finally {
-    await auth.close();
-  }
-}
-
 /**
- * Run `use` with a counter reader backed by the store opened read-only (so it
- * works while a server holds the store). A store that does not exist yet has
- * counted nothing.
+ * Token commands manage the node's tokens: locally, or through the running server (which
+ * owns them while it runs). `--token` names the token being revoked or refreshed here, not
+ * the caller, so the caller is always the CLI's own.
  */
-async function withUsedWrites<T>(
-  dataDir: string,
-  dek: Uint8Array,
-  use: (usedWrites: UsedWrites) => Promise<T>,
-): Promise<T> {
-  let engine: Engine | undefined;
-  try {
-    engine = await Engine.open({ dataDir, dek, readOnly: true });
-  } catch (err) {
-    if (!isDbxError(err, "not_found")) throw err;
-  }
-  try {
-    return await use((id) => engine ? engine.usedWrites(id) : Promise.resolve(0));
-  } finally {
-    await engine?.close();
-  }
+function manage<T>(flags: CommonOptions, run: Parameters<typeof withBackend<T>>[2]): Promise<T> {
+  const { config, dataDir } = flags;
+  return withBackend({ config, dataDir }, "write", run);
 }
 
 function expiryText(info: TokenInfo): string {
@@ -184,19 +138,16 @@ export function registerToken(program: Command): void {
   withJsonOption(generate);
   withCommonOptions(generate);
   generate.action(async (flags: GenerateFlags) => {
-    const options = {
-      group: flags.group,
-      user: flags.user,
-      expiration: flags.expiration,
-      limit: flags.limit,
-      keepAlive: flags.keepAlive,
-      actions: flags.action,
-      resources: flags.resource,
-    };
-    const server = await serverClient(flags); // a running server owns the tokens
-    const { token, info } = server
-      ? await server.generateToken(options)
-      : await withAuthority(flags, (auth) => auth.generate(options));
+    const { token, info } = await manage(flags, (db) =>
+      db.call("generateToken", {
+        group: flags.group,
+        user: flags.user,
+        expiration: flags.expiration,
+        limit: flags.limit,
+        keep_alive: flags.keepAlive,
+        actions: flags.action,
+        resources: flags.resource,
+      }));
     if (flags.json) printJson({ token, ...info });
     else console.log(token);
   });
@@ -207,11 +158,7 @@ export function registerToken(program: Command): void {
   withJsonOption(list);
   withCommonOptions(list);
   list.action(async (flags: ListFlags) => {
-    const infos = await withAuthority(flags, async (auth, dataDir, dek) => {
-      const first = await auth.list();
-      if (first.every((i) => i.limit === null)) return first;
-      return await withUsedWrites(dataDir, dek, (usedWrites) => auth.list(usedWrites));
-    });
+    const infos = await manage(flags, (db) => db.call("listTokens", {}));
     if (flags.json) printJson(infos);
     else if (infos.length === 0) console.log("no tokens issued");
     else printInfoTable(infos);
@@ -224,10 +171,7 @@ export function registerToken(program: Command): void {
   withJsonOption(revoke);
   withCommonOptions(revoke);
   revoke.action(async (flags: RevokeFlags) => {
-    const server = await serverClient(flags); // a running server owns the tokens
-    const info = server
-      ? await server.revokeToken(flags.token)
-      : await withAuthority(flags, (auth) => auth.revoke(flags.token));
+    const info = await manage(flags, (db) => db.call("revokeToken", { token: flags.token }));
     if (flags.json) printJson(info);
     else console.log(`revoked token ${info.id} (${info.group}/${info.user})`);
   });
@@ -248,14 +192,12 @@ export function registerToken(program: Command): void {
   withJsonOption(refresh);
   withCommonOptions(refresh);
   refresh.action(async (flags: RefreshFlags) => {
-    const server = await serverClient(flags); // a running server owns the tokens
-    const { token, info } = server
-      ? await server.refreshToken(flags.token, { expiration: flags.expiration, limit: flags.limit })
-      : await withAuthority(flags, (auth, dataDir, dek) => {
-        const options = { expiration: flags.expiration, limit: flags.limit };
-        if (flags.limit === undefined) return auth.refresh(flags.token, options);
-        return withUsedWrites(dataDir, dek, (used) => auth.refresh(flags.token, options, used));
-      });
+    const { token, info } = await manage(flags, (db) =>
+      db.call("refreshToken", {
+        token: flags.token,
+        expiration: flags.expiration,
+        limit: flags.limit,
+      }));
     if (flags.json) printJson({ token, ...info });
     else console.log(token);
   });

@@ -1,0 +1,160 @@
+/**
+ * The one API every surface calls: run an operation of the catalogue for a caller, or
+ * subscribe to committed events. Requests and results are plain data and errors are
+ * DbxError codes, so the same interface is offered in this process (`createApi`), across a
+ * message port (`port/`) and over HTTP (`src/client/`), and every surface behaves the same.
+ */
+import type { EventRecord } from "../engine/types.ts";
+import { DbxError } from "../errors.ts";
+import type { Caller } from "./caller.ts";
+import { CATALOGUE } from "./catalogue/mod.ts";
+import type { OperationContext } from "./catalogue/spec.ts";
+import { checkObject, optionalInteger } from "./checks.ts";
+import { type FeedOptions, openFeed } from "./feed.ts";
+import type { Node } from "./node.ts";
+import type {
+  OperationInput,
+  OperationName,
+  OperationResult,
+  SubscribeInput,
+} from "./operations.ts";
+
+/** An open subscription to committed events. */
+export interface Subscription {
+  /**
+   * The next committed events the caller may read (at least one), an empty list when
+   * `waitMs` passed first, or `null` once the subscription is closed. Throws DbxError
+   * "unauthorized" once the caller's token expired or was revoked: no event committed
+   * after that is ever delivered.
+   */
+  next(waitMs: number): Promise<EventRecord[] | null>;
+  close(): void;
+}
+
+/** The database, as every surface sees it. */
+export interface Api {
+  /** Run one operation for a caller. */
+  call<N extends OperationName>(
+    caller: Caller,
+    name: N,
+    input: OperationInput<N>,
+  ): Promise<OperationResult<N>>;
+  /** Follow committed events from a global position, filtered by the caller's read scope. */
+  subscribe(caller: Caller, input: SubscribeInput): Promise<Subscription>;
+}
+
+/** Tuning of subscriptions (tests shrink the buffers). */
+export type ApiOptions = Pick<FeedOptions, "maxBuffered" | "pageSize">;
+
+/**
+ * The API of a node, in this process.
+ *
+ * @example
+ * ```ts
+ * import { openNode } from "./node.ts";
+ * import { defaultConfig } from "../config/mod.ts";
+ * import { generateDek } from "../crypto/aead.ts";
+ * const node = await openNode({
+ *   dataDir: "/tmp/dbx-api-doc",
+ *   config: { ...defaultConfig("/tmp/dbx-api-doc"), dek: generateDek() },
+ * });
+ * const api = createApi(node);
+ * const { event } = await api.call({ kind: "local", user: "me" }, "appendEvent", {
+ *   aggregate_type: "patient",
+ *   aggregate_id: "p-001",
+ *   event_type: "patient-added",
+ *   payload: { name: "Jane" },
+ * });
+ * await node.close();
+ * ```
+ */
+export function createApi(node: Node, options: ApiOptions = {}): Api {
+  const access = node.access;
+  const engine = () => node.engine();
+
+  return {
+    async call(caller, name, raw) {
+      if (typeof name !== "string" || !Object.hasOwn(CATALOGUE, name)) {
+        throw new DbxError("invalid_input", `unknown operation ${JSON.stringify(name)}`);
+      }
+      // deno-lint-ignore no-explicit-any
+      const spec = CATALOGUE[name] as any;
+      const who = await access.authenticate(caller);
+      const input = spec.check(raw, node);
+      const scope = spec.scope;
+      if (scope.action !== null) {
+        const resources: readonly string[] = scope.resources === "filtered"
+          ? []
+          : scope.resources(input, node);
+        if (resources.length === 0) access.permitSome(who, scope.action);
+        for (const resource of resources) access.permit(who, scope.action, resource);
+      }
+      access.used(who);
+      const ctx: OperationContext = {
+        node,
+        who,
+        engine,
+        permit: (action, resource) => access.permit(who, action, resource),
+      };
+      return await spec.run(ctx, input);
+    },
+
+    async subscribe(caller, raw) {
+      const who = await access.authenticate(caller);
+      const body = checkObject(raw ?? {}, ["after"], "the input");
+      const after = optionalInteger(body, "after");
+      access.permitSome(who, "aggregate.read");
+      access.used(who);
+      const everything = who.unrestricted || who.scope.resources.includes("*");
+      const feed = await openFeed(await engine(), {
+        ...options,
+        after,
+        filter: everything ? undefined : { resources: who.scope.resources },
+      });
+      // The caller is checked again around every wait: an expired or revoked token ends
+      // the subscription before anything committed after that is handed out.
+      const stillValid = async () => {
+        try {
+          await access.authenticate(caller);
+        } catch (err) {
+          feed.close();
+          throw err;
+        }
+      };
+      return {
+        async next(waitMs) {
+          await stillValid();
+          const records = await feed.next(waitMs);
+          if (records !== null && records.length > 0) await stillValid();
+          return records;
+        },
+        close: () => feed.close(),
+      };
+    },
+  };
+}
+
+/**
+ * An API bound to one caller: what a CLI command or a test uses.
+ *
+ * @example
+ * ```ts
+ * declare const api: Api;
+ * const db = bindCaller(api, { kind: "token", token: "eyJ..." });
+ * const page = await db.call("listAggregates", {});
+ * ```
+ */
+export interface BoundApi {
+  readonly caller: Caller;
+  call<N extends OperationName>(name: N, input: OperationInput<N>): Promise<OperationResult<N>>;
+  subscribe(input: SubscribeInput): Promise<Subscription>;
+}
+
+/** Bind an API to a caller (see {@link BoundApi}). */
+export function bindCaller(api: Api, caller: Caller): BoundApi {
+  return {
+    caller,
+    call: (name, input) => api.call(caller, name, input),
+    subscribe: (input) => api.subscribe(caller, input),
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The catalogue: every operation of the database by name, with its scope, input checks and
+ * implementation. Adding an operation means one entry here (and its types in
+ * `../operations.ts`); every surface then reaches it through the same executor.
+ */
+import type { OperationName } from "../operations.ts";
+import { aggregateOperations } from "./aggregates.ts";
+import { eventOperations } from "./events.ts";
+import { schemaOperations } from "./schemas.ts";
+import type { Operations } from "./spec.ts";
+import { stagingOperations } from "./staging.ts";
+import { tokenOperations } from "./tokens.ts";
+
+export type { OperationContext, OperationSpec, ScopeRule } from "./spec.ts";
+
+/** Every operation. */
+export const CATALOGUE: Operations<OperationName> = {
+  describeCaller: {
+    scope: { action: null },
+    check: () => ({}),
+    run: ({ node, who }) => Promise.resolve(node.access.describe(who)),
+  },
+  ...eventOperations,
+  ...aggregateOperations,
+  ...stagingOperations,
+  ...schemaOperations,
+  ...tokenOperations,
+};

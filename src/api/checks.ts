@@ -1,0 +1,152 @@
+/**
+ * Checking plain-data input: objects with known fields, strings, integers, booleans and
+ * lists. Each helper throws DbxError "invalid_input" with a message naming what was wrong,
+ * so every surface answers bad input the same way.
+ */
+import { DbxError } from "../errors.ts";
+
+/** A JSON object. */
+export type JsonObject = Record<string, unknown>;
+
+function invalid(message: string): DbxError {
+  return new DbxError("invalid_input", message);
+}
+
+/**
+ * True for a JSON object (not null, not an array).
+ *
+ * @example
+ * ```ts
+ * isObject({}); // true
+ * isObject([]); // false
+ * ```
+ */
+export function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Check that `value` is a JSON object with only `allowed` fields.
+ *
+ * @example
+ * ```ts
+ * checkObject({ note: "x" }, ["note"], "metadata"); // { note: "x" }
+ * ```
+ */
+export function checkObject(value: unknown, allowed: readonly string[], what: string): JsonObject {
+  if (!isObject(value)) throw invalid(`${what} must be a JSON object`);
+  const unknown = Object.keys(value).filter((key) => !allowed.includes(key));
+  if (unknown.length > 0) {
+    throw invalid(
+      `${what} has unknown field${unknown.length > 1 ? "s" : ""} ${
+        unknown.map((k) => JSON.stringify(k)).join(", ")
+      }; expected ${allowed.join(", ")}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * An optional string field (null counts as absent).
+ *
+ * @example
+ * ```ts
+ * optionalString({ comment: "why" }, "comment"); // "why"
+ * ```
+ */
+export function optionalString(body: JsonObject, field: string): string | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") throw invalid(`${field} must be a string`);
+  return value;
+}
+
+/**
+ * A required string field.
+ *
+ * @example
+ * ```ts
+ * requiredString({ token: "abc" }, "token"); // "abc"
+ * ```
+ */
+export function requiredString(body: JsonObject, field: string): string {
+  const value = optionalString(body, field);
+  if (value === undefined) throw invalid(`${field} is required`);
+  return value;
+}
+
+/**
+ * An optional integer field, at least `min` (null counts as absent).
+ *
+ * @example
+ * ```ts
+ * optionalInteger({ limit: 5 }, "limit", 0); // 5
+ * ```
+ */
+export function optionalInteger(body: JsonObject, field: string, min = 0): number | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw invalid(`${field} must be an integer >= ${min}`);
+  }
+  return value;
+}
+
+/**
+ * A required integer field, at least `min`.
+ *
+ * @example
+ * ```ts
+ * requiredInteger({ version: 3 }, "version", 1); // 3
+ * ```
+ */
+export function requiredInteger(body: JsonObject, field: string, min = 0): number {
+  const value = optionalInteger(body, field, min);
+  if (value === undefined) throw invalid(`${field} is required`);
+  return value;
+}
+
+/**
+ * An optional boolean field (null counts as absent).
+ *
+ * @example
+ * ```ts
+ * optionalBoolean({ keep_alive: true }, "keep_alive"); // true
+ * ```
+ */
+export function optionalBoolean(body: JsonObject, field: string): boolean | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "boolean") throw invalid(`${field} must be true or false`);
+  return value;
+}
+
+/**
+ * An optional list of strings (null counts as absent).
+ *
+ * @example
+ * ```ts
+ * optionalStrings({ actions: ["aggregate.read"] }, "actions"); // ["aggregate.read"]
+ * ```
+ */
+export function optionalStrings(body: JsonObject, field: string): string[] | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
+    throw invalid(`${field} must be a list of strings`);
+  }
+  return value;
+}
+
+/**
+ * A page's `take`: `fallback` when absent, never more than `limit`.
+ *
+ * @example
+ * ```ts
+ * pageTake({ take: 5000 }, 10, 1000); // 1000
+ * pageTake({}, 10, 1000); // 10
+ * ```
+ */
+export function pageTake(body: JsonObject, fallback: number, limit: number): number {
+  return Math.min(optionalInteger(body, "take", 0) ?? fallback, limit);
+}

@@ -1,0 +1,144 @@
+/**
+ * The REST surface as a Hono app (no listening: the server lifecycle owns the port).
+ *
+ * Routes are thin adapters: parse the request into API input, call one operation for the
+ * request's caller, format the result as JSON. Every route but `GET /health` needs
+ * `Authorization: Bearer <token>`; errors are JSON `{"message", "code"}` (errors.ts);
+ * unknown paths answer 404 and known paths with another method 405, both JSON.
+ */
+import { Hono, type MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { isDbxError } from "../errors.ts";
+import type { Api } from "../api/api.ts";
+import { type AppEnv, requireCaller } from "./auth.ts";
+import { limitBody } from "./body.ts";
+import { call } from "./call.ts";
+import type { RouteDeps, StreamSettings } from "./deps.ts";
+import { handleError, jsonError } from "./errors.ts";
+import { openApiDocument } from "./openapi.ts";
+import { registerAggregateRoutes } from "./routes/aggregates.ts";
+import { registerEventRoutes } from "./routes/events.ts";
+import { registerSchemaRoutes } from "./routes/schemas.ts";
+import { registerStagingRoutes } from "./routes/staging.ts";
+import { registerStreamRoutes } from "./routes/stream.ts";
+import { registerTokenRoutes } from "./routes/tokens.ts";
+
+export type { StreamSettings } from "./deps.ts";
+
+/** Largest accepted request body unless told otherwise (a batch of many 1 MiB payloads fits). */
+export const DEFAULT_MAX_BODY_BYTES = 8 << 20;
+
+export interface RestOptions {
+  api: Api;
+  /** Largest accepted request body in bytes. */
+  maxBodyBytes?: number;
+  /**
+   * Abort before the listener shuts down: it ends open event streams, which would otherwise
+   * keep the shutdown waiting forever.
+   */
+  signal?: AbortSignal;
+  /** Event stream tuning (tests shorten the intervals). */
+  stream?: Partial<StreamSettings>;
+}
+
+const DEFAULT_STREAM: StreamSettings = { heartbeatMs: 15_000, recheckMs: 5_000 };
+
+/**
+ * Build the REST app over an API.
+ *
+ * @example
+ * ```ts
+ * declare const api: Api;
+ * const streams = new AbortController();
+ * const app = createRestApp({ api, signal: streams.signal });
+ * const server = Deno.serve({ port: 0, onListen() {} }, app.fetch);
+ * streams.abort();
+ * await server.shutdown();
+ * ```
+ */
+export function createRestApp(options: RestOptions): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const { api } = options;
+  const limit = limitBody(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+  const caller = requireCaller(api);
+  // Caller first: an unauthenticated client gets 401 before a large body is read.
+  const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
+    await caller(c, async () => {
+      await limit(c, next);
+    });
+  };
+  const deps: RouteDeps = {
+    api,
+    guard,
+    stream: { ...DEFAULT_STREAM, ...options.stream },
+    signal: options.signal,
+  };
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/v1/whoami", guard, async (c) => c.json(await call(api, c, "describeCaller", {})));
+  app.get("/openapi.json", guard, async (c) => {
+    await call(api, c, "describeCaller", {});
+    return c.json(openApiDocument());
+  });
+  registerAggregateRoutes(app, deps);
+  registerEventRoutes(app, deps);
+  registerStreamRoutes(app, deps);
+  registerStagingRoutes(app, deps);
+  registerSchemaRoutes(app, deps);
+  registerTokenRoutes(app, deps);
+
+  app.onError(async (err, c) => {
+    // A bad token is the answer even when the input is bad too (a small body is parsed
+    // before the API has seen the token): check the caller before blaming the input.
+    const caller = c.get("caller");
+    if (caller && isInputError(err)) {
+      try {
+        await api.call(caller, "describeCaller", {});
+      } catch (refused) {
+        if (isDbxError(refused, "unauthorized")) return handleError(refused, c);
+      }
+    }
+    return handleError(err, c);
+  });
+  app.notFound(notFoundOrNotAllowed(app));
+  return app;
+}
+
+/** An error about the request's input, found before the API checked the caller. */
+function isInputError(err: unknown): boolean {
+  return err instanceof HTTPException || isDbxError(err, "invalid_input") ||
+    isDbxError(err, "too_large");
+}
+
+/** 405 with `Allow` when the path exists for other methods, else 404. */
+function notFoundOrNotAllowed(app: Hono<AppEnv>) {
+  let table: { pattern: RegExp; method: string }[] | undefined;
+  return (c: Parameters<Parameters<Hono<AppEnv>["notFound"]>[0]>[0]) => {
+    // Built on first use: every route is registered by then.
+    table ??= app.routes
+      .filter((r) => r.method !== "ALL")
+      .map((r) => ({ pattern: routePattern(r.path), method: r.method }));
+    const path = c.req.path;
+    const allowed = new Set(table.filter((r) => r.pattern.test(path)).map((r) => r.method));
+    if (allowed.size === 0) {
+      return jsonError(c, 404, "not_found", `no route ${c.req.method} ${path}`);
+    }
+    if (allowed.has("GET")) allowed.add("HEAD");
+    const allow = [...allowed].sort().join(", ");
+    return jsonError(
+      c,
+      405,
+      "method_not_allowed",
+      `method ${c.req.method} is not allowed on ${path}; allowed: ${allow}`,
+      { Allow: allow },
+    );
+  };
+}
+
+/** A Hono path (`/v1/aggregates/:aggregate_type`) as a whole-path regular expression. */
+function routePattern(path: string): RegExp {
+  const source = path.split("/").map((part) =>
+    part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  ).join("/");
+  return new RegExp(`^${source}$`);
+}

@@ -1,0 +1,99 @@
+/**
+ * Request bodies: read once, up to a size limit, as UTF-8 text.
+ *
+ * A declared Content-Length over the limit is refused before anything is read
+ * (a body within it is read whole: the server frames it to that length); a
+ * streamed (chunked) body is counted as it arrives and refused as soon as it
+ * passes the limit, so an oversized body is never held in memory whole.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "./auth.ts";
+import { DbxError } from "../errors.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function tooLarge(max: number): DbxError {
+  return new DbxError("too_large", `the request body is larger than ${max} bytes`);
+}
+
+/**
+ * Middleware: read the body (at most `max` bytes, else 413) into the context.
+ *
+ * @example
+ * ```ts
+ * app.post("/v1/events", limitBody(1 << 20), (c) => c.json(bodyText(c)));
+ * ```
+ */
+export function limitBody(max: number): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const raw = c.req.raw;
+    const declared = raw.headers.get("content-length");
+    if (declared !== null && Number(declared) > max) throw tooLarge(max);
+    if (raw.body) {
+      // With a length declared (and checked above), the server frames the body to
+      // exactly that length: read it whole, without a JS stream reader per chunk.
+      c.set("body", declared !== null ? await readWhole(raw) : await readLimited(raw.body, max));
+    }
+    await next();
+  };
+}
+
+async function readWhole(request: Request): Promise<string> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await request.arrayBuffer());
+  } catch {
+    throw new DbxError(
+      "invalid_input",
+      "the request body could not be read to its declared length",
+    );
+  }
+  return decode(bytes);
+}
+
+async function readLimited(body: ReadableStream<Uint8Array>, max: number): Promise<string> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > max) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(max);
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return decode(bytes);
+}
+
+function decode(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new DbxError("invalid_input", "the request body is not valid UTF-8");
+  }
+}
+
+/**
+ * The body read by `limitBody` ("" when the request had none).
+ *
+ * @example
+ * ```ts
+ * const text = bodyText(c);
+ * ```
+ */
+export function bodyText(c: Context<AppEnv>): string {
+  return c.get("body") ?? "";
+}

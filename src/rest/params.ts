@@ -1,0 +1,177 @@
+/**
+ * Reading REST input into API input: JSON bodies, query numbers and path parameters. Each
+ * helper throws DbxError "invalid_input" (400) naming what was wrong; the values themselves
+ * are checked by the API, the same way for every surface.
+ */
+import type { Context } from "hono";
+import { isObject, type JsonObject } from "../api/checks.ts";
+import { DbxError } from "../errors.ts";
+import type { AppEnv } from "./auth.ts";
+import { bodyText } from "./body.ts";
+
+function invalid(message: string): DbxError {
+  return new DbxError("invalid_input", message);
+}
+
+/**
+ * The request body parsed as JSON. An empty body is `undefined` when `optional`, else a
+ * 400; malformed JSON is always a 400.
+ *
+ * @example
+ * ```ts
+ * declare const c: Context<AppEnv>;
+ * const body = readJson(c); // unknown
+ * ```
+ */
+export function readJson(c: Context<AppEnv>, optional = false): unknown {
+  const text = bodyText(c);
+  if (text.trim() === "") {
+    if (optional) return undefined;
+    throw invalid("the request body is empty; send a JSON object");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw invalid(`the request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The request body as a JSON object (`{}` for an empty body when `optional`).
+ *
+ * @example
+ * ```ts
+ * declare const c: Context<AppEnv>;
+ * const body = readBody(c, true);
+ * ```
+ */
+export function readBody(c: Context<AppEnv>, optional = false): JsonObject {
+  const body = readJson(c, optional);
+  if (body === undefined) return {};
+  if (!isObject(body)) throw invalid("the request body must be a JSON object");
+  return body;
+}
+
+/**
+ * A body merged with the aggregate the path names: a body field naming another aggregate is
+ * refused (one naming the same one is accepted, as the older seed sent it).
+ *
+ * @example
+ * ```ts
+ * declare const c: Context<AppEnv>;
+ * withPath({ comment: "why" }, aggregatePath(c), "the request body");
+ * ```
+ */
+export function withPath(
+  body: JsonObject,
+  path: { aggregate_type: string; aggregate_id: string },
+  what: string,
+): JsonObject {
+  for (const field of ["aggregate_type", "aggregate_id"] as const) {
+    const value = body[field];
+    if (value !== undefined && value !== null && value !== path[field]) {
+      throw invalid(`${what}: ${field} ${JSON.stringify(value)} differs from the path's`);
+    }
+  }
+  return { ...body, ...path };
+}
+
+/**
+ * A non-negative integer query parameter, or `fallback` when absent.
+ *
+ * @example
+ * ```ts
+ * declare const c: Context;
+ * queryInteger(c, "skip", 0); // ?skip=20 -> 20; ?skip=-1 -> 400
+ * ```
+ */
+export function queryInteger(c: Context, name: string, fallback: number): number;
+export function queryInteger(c: Context, name: string): number | undefined;
+export function queryInteger(c: Context, name: string, fallback?: number): number | undefined {
+  const text = c.req.query(name);
+  if (text === undefined) return fallback;
+  return parseCount(text, `query parameter ${name}`);
+}
+
+/**
+ * A boolean query parameter: absent, "", "false" and "0" are false; "true" and "1" true.
+ *
+ * @example
+ * ```ts
+ * declare const c: Context;
+ * queryFlag(c, "replace"); // ?replace=true -> true
+ * ```
+ */
+export function queryFlag(c: Context, name: string): boolean {
+  const text = c.req.query(name);
+  if (text === undefined || text === "" || text === "false" || text === "0") return false;
+  if (text === "true" || text === "1") return true;
+  throw invalid(`query parameter ${name} must be true or false`);
+}
+
+/**
+ * Parse a non-negative decimal integer (no sign, no fraction, no exponent).
+ *
+ * @example
+ * ```ts
+ * parseCount("42", "take"); // 42
+ * ```
+ */
+export function parseCount(text: string, what: string): number {
+  const value = /^[0-9]+$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw invalid(`${what} must be a non-negative integer, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/**
+ * The `{type}/{id}` path parameters, as API input (the API checks them as names).
+ *
+ * @example
+ * ```ts
+ * declare const c: Context;
+ * const target = aggregatePath(c); // { aggregate_type, aggregate_id }
+ * ```
+ */
+export function aggregatePath(c: Context): { aggregate_type: string; aggregate_id: string } {
+  return {
+    aggregate_type: c.req.param("aggregate_type")!,
+    aggregate_id: c.req.param("aggregate_id")!,
+  };
+}
+
+/**
+ * Only the query parameters that were given, as an API input object.
+ *
+ * @example
+ * ```ts
+ * declare const c: Context;
+ * queryNumbers(c, ["skip", "take"]); // ?take=5 -> { take: 5 }
+ * ```
+ */
+export function queryNumbers(c: Context, names: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of names) {
+    const value = queryInteger(c, name);
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * A page's items as the body (the seeds document plain arrays), with a
+ * `Link: <…>; rel="next"` header naming the next page when there is one (RFC 8288).
+ *
+ * @example
+ * ```ts
+ * declare const c: Context;
+ * return pageResponse(c, { items: [], next: 20 });
+ * ```
+ */
+export function pageResponse(c: Context, page: { items: unknown[]; next?: number }): Response {
+  if (page.next === undefined) return c.json(page.items);
+  const url = new URL(c.req.url);
+  url.searchParams.set("skip", String(page.next));
+  return c.json(page.items, 200, { Link: `<${url.pathname}${url.search}>; rel="next"` });
+}

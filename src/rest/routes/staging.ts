@@ -1,0 +1,32 @@
+/**
+ * The staging queue of the node (`aggregate apply --stage`, `aggregate list --stage`,
+ * `aggregate commit`), so the CLI stages through a running server like any other change.
+ */
+import { call } from "../call.ts";
+import type { App, RouteDeps } from "../deps.ts";
+import { pageResponse, queryNumbers, readBody } from "../params.ts";
+import { eventBody } from "./events.ts";
+
+/**
+ * Register the staging routes.
+ *
+ * @example
+ * ```ts
+ * declare const app: App;
+ * declare const deps: RouteDeps;
+ * registerStagingRoutes(app, deps);
+ * ```
+ */
+export function registerStagingRoutes(app: App, deps: RouteDeps): void {
+  const { api, guard } = deps;
+  app.get("/v1/staged", guard, async (c) => {
+    return pageResponse(c, await call(api, c, "listStaged", queryNumbers(c, ["skip", "take"])));
+  });
+  app.post("/v1/staged", guard, async (c) => {
+    const input = eventBody(readBody(c), "the request body");
+    return c.json(await call(api, c, "stageEvent", input), 201);
+  });
+  app.post("/v1/staged/commit", guard, async (c) => {
+    return c.json(await call(api, c, "commitStaged", readBody(c, true)));
+  });
+}

@@ -1,0 +1,15 @@
+/** What the server lifecycle needs of the HTTP service, on one thread or in workers. */
+export interface HttpService {
+  readonly hostname: string;
+  /** The port actually bound (after `--port 0`). */
+  readonly port: number;
+  /** Worker isolates serving HTTP (0: on the engine's thread). */
+  readonly workers: number;
+  /**
+   * End open event streams, stop accepting connections and let in-flight requests finish.
+   * True once all finished, false when `gracePeriodMs` passed first.
+   */
+  shutdown(gracePeriodMs: number): Promise<boolean>;
+  /** Settles when the service stopped serving (after shutdown, or on a fatal error). */
+  readonly finished: Promise<void>;
+}

@@ -1,0 +1,60 @@
+/**
+ * One HTTP worker isolate: the REST app over the API reached across a message port, served
+ * on the shared port (SO_REUSEPORT). The engine stays on the main thread; this isolate
+ * only parses, calls and formats. Started and stopped by `http_workers.ts`.
+ */
+/// <reference lib="deno.worker" />
+import { connectApiOverPort } from "../api/port/connect.ts";
+import { errorData } from "../errors.ts";
+import { createRestApp } from "../rest/app.ts";
+import type { StreamSettings } from "../rest/deps.ts";
+import { listen, type Listener } from "./listener.ts";
+
+/** The first message a worker gets. */
+export interface WorkerStart {
+  type: "start";
+  hostname: string;
+  port: number;
+  maxBodyBytes?: number;
+  stream?: Partial<StreamSettings>;
+  /** The port the API is served on (transferred). */
+  api: MessagePort;
+}
+
+/** What a worker reports back. */
+export type WorkerReport =
+  | { type: "listening"; port: number }
+  | { type: "failed"; error: ReturnType<typeof errorData> }
+  | { type: "stopped"; drained: boolean };
+
+let listener: Listener | undefined;
+const streams = new AbortController();
+const report = (message: WorkerReport) => self.postMessage(message);
+
+self.onmessage = async (event: MessageEvent) => {
+  const message = event.data as WorkerStart | { type: "shutdown"; gracePeriodMs: number };
+  if (message.type === "start") {
+    try {
+      const api = connectApiOverPort(message.api);
+      const app = createRestApp({
+        api,
+        maxBodyBytes: message.maxBodyBytes,
+        signal: streams.signal,
+        stream: message.stream,
+      });
+      listener = listen({
+        hostname: message.hostname,
+        port: message.port,
+        reusePort: true,
+        handler: (request, info) => app.fetch(request, info),
+      });
+      report({ type: "listening", port: listener.port });
+    } catch (err) {
+      report({ type: "failed", error: errorData(err) });
+    }
+  } else if (message.type === "shutdown") {
+    streams.abort();
+    const drained = listener ? await listener.shutdown(message.gracePeriodMs) : true;
+    report({ type: "stopped", drained });
+  }
+};
