@@ -147,14 +147,20 @@ export function isProcessAlive(pid: number): boolean {
 
 /**
  * An exited process nobody has reaped yet still answers signal 0. Where /proc exists
- * (Linux), its state tells: "Z" is a zombie, i.e. dead.
+ * (Linux), its state tells: "Z" is a zombie, i.e. dead. A killed multi-threaded process
+ * shows its main thread as a zombie while its other threads are still exiting (and still
+ * hold its files, such as the store's lock): it is dead only once no other thread is left.
  */
 function isZombie(pid: number): boolean {
   if (Deno.build.os !== "linux") return false;
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     // The state follows the command name, which is in parentheses and may contain spaces.
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+    if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z") return false;
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      if (Number(task.name) !== pid) return false;
+    }
+    return true;
   } catch {
     return false;
   }

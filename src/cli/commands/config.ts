@@ -21,6 +21,7 @@ import {
   loadConfig,
   type LoadedConfig,
   MASK,
+  MAX_HTTP_WORKERS,
   maskConfig,
   parseRestrict,
   resolveLocation,
@@ -54,6 +55,8 @@ interface ConfigOptions extends CommonOptions {
   adminMasterKey?: string;
   clearAdminMasterKey?: boolean;
   restrict?: RestrictMode;
+  httpWorkers?: number | "auto";
+  writeQueueLimit?: number;
 }
 
 /** Options that change settings (everything but --config, --data-dir and --json). */
@@ -73,6 +76,8 @@ const CHANGE_OPTIONS: (keyof ConfigOptions)[] = [
   "adminMasterKey",
   "clearAdminMasterKey",
   "restrict",
+  "httpWorkers",
+  "writeQueueLimit",
 ];
 
 /** Settings whose values are never shown. */
@@ -110,6 +115,15 @@ function parseHost(value: string): string {
     throw new InvalidArgumentError("must be a host name or IP address");
   }
   return value;
+}
+
+function parseWorkers(value: string): number | "auto" {
+  if (value.trim().toLowerCase() === "auto") return "auto";
+  const n = parseNonNegativeInt(value);
+  if (n > MAX_HTTP_WORKERS) {
+    throw new InvalidArgumentError(`must be auto or an integer from 0 to ${MAX_HTTP_WORKERS}`);
+  }
+  return n;
 }
 
 function parseRestrictOption(value: string): RestrictMode {
@@ -187,6 +201,16 @@ export function registerConfig(program: Command): void {
       "--restrict <mode>",
       "schema enforcement: off, default, strict (true = default, false = off)",
       parseRestrictOption,
+    )
+    .option(
+      "--http-workers <n|auto>",
+      "worker isolates serving HTTP beside the engine thread (0 = on it; default auto)",
+      parseWorkers,
+    )
+    .option(
+      "--write-queue-limit <n>",
+      "events waiting for the writer beyond which appends get 503 (default 8192)",
+      parsePositiveInt,
     );
   withJsonOption(cmd);
   withCommonOptions(cmd);
@@ -277,6 +301,8 @@ async function applyOptions(
   if (opts.restrict !== undefined) config.restrict = opts.restrict;
   if (opts.adminBind !== undefined) config.admin.bind = opts.adminBind;
   if (opts.adminPort !== undefined) config.admin.port = opts.adminPort;
+  if (opts.httpWorkers !== undefined) config.server.http_workers = opts.httpWorkers;
+  if (opts.writeQueueLimit !== undefined) config.server.write_queue_limit = opts.writeQueueLimit;
 
   if (opts.dek !== undefined) {
     const dek = checkDek(opts.dek, (problem) => {
