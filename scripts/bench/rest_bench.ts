@@ -24,6 +24,14 @@
  *   doing `storage.write([{put}], {sync: true})` on the raw binding (`openRocksStorage`),
  *   the value a copy of a real engine-encoded event of the same payload.
  *
+ * 4d `REST JS per append beyond the engine's own` ≤ 50 µs — the CPU time of the server's
+ *   main (engine) thread per REST append during the 4a/4b rounds, minus the CPU time of this
+ *   process's main thread per append of the in-process engine driven by 64 callers at the rate
+ *   REST reached (the engine's cost depends on how appends arrive: paced like REST, its commit
+ *   groups are as small as REST's). The ratio column holds the difference in µs.
+ * 4e (informational) the engine thread's CPU per REST append with `[server] http_workers = 2`
+ *   (a second server) against in-thread HTTP, and the workers' own CPU per append: the figure
+ *   that predicts how REST scales on machines with more cores.
  * Method: every target is warmed up first. The 64-client targets then run R rounds of a
  * fixed duration each, the order of the three rotating every round (each target takes
  * each slot once when R = 3) so drift and background compaction hit all alike; the
@@ -48,6 +56,7 @@ import {
   fmtRatio,
   here,
   type Suite,
+  threadCpuMs,
 } from "./harness.ts";
 import { combine, type LoadResult, type Operation, runLoad } from "./load.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
@@ -88,6 +97,8 @@ const INSERT_EVENT = "INSERT INTO events(aggregate_type, aggregate_id, version, 
 interface Target {
   label: string;
   op: Operation;
+  /** A server process whose CPU per append is sampled during each run. */
+  pid?: number;
 }
 
 // --- the dbx server as a subprocess --------------------------------------------
@@ -131,9 +142,17 @@ function drain(stream: ReadableStream<Uint8Array>, tail: { text: string }): void
  * Configure a fresh data dir (DEK, one token), start `dbx start --foreground` on a port the
  * OS picks, and wait until its PID file names it and `/health` answers.
  */
-async function startDbx(dataDir: string): Promise<DbxServer> {
+async function startDbx(dataDir: string, httpWorkers = 0): Promise<DbxServer> {
   const dek = Buffer.from(randomDek()).toString("base64");
-  await dbx(["config", "--dek", dek, "--data-dir", dataDir]);
+  await dbx([
+    "config",
+    "--dek",
+    dek,
+    "--http-workers",
+    String(httpWorkers),
+    "--data-dir",
+    dataDir,
+  ]);
   const token = (await dbx([
     "token",
     "generate",
@@ -230,7 +249,11 @@ async function startDbx(dataDir: string): Promise<DbxServer> {
 
 // --- targets -------------------------------------------------------------------
 
-function restTarget(server: DbxServer, aggregateId: (worker: number) => string): Target {
+function restTarget(
+  server: DbxServer,
+  aggregateId: (worker: number) => string,
+  label = "REST",
+): Target {
   const urls = Array.from(
     { length: WORKERS },
     (_, w) => `${server.baseUrl}/v1/aggregates/${AGGREGATE_TYPE}/${aggregateId(w)}/events`,
@@ -240,7 +263,8 @@ function restTarget(server: DbxServer, aggregateId: (worker: number) => string):
     "content-type": "application/json",
   };
   return {
-    label: "REST",
+    label,
+    pid: server.pid,
     op: async (worker) => {
       const response = await fetch(urls[worker], {
         method: "POST",
@@ -322,7 +346,118 @@ function engineTarget(engine: Engine): Target {
   return { label: "engine", op: (worker) => engine.append(inputs[worker], options) };
 }
 
+// --- CPU per append ---------------------------------------------------------------
+
+/** CPU time (ms) a server process has used: its main (engine) thread, its HTTP workers. */
+function serverCpuMs(pid: number): { engine: number; workers: number } {
+  const ticksToMs = 10; // USER_HZ is 100 on Linux
+  let engine = 0;
+  let workers = 0;
+  for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${entry.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const ms = (Number(fields[11]) + Number(fields[12])) * ticksToMs;
+      if (Number(entry.name) === pid) engine += ms;
+      // Deno names a Worker's thread after the worker (`dbx-http-<n>`, cut to "worker-<n>").
+      else if (
+        /^(worker|dbx-http)/.test(Deno.readTextFileSync(`/proc/${pid}/task/${entry.name}/comm`))
+      ) {
+        workers += ms;
+      }
+    } catch {
+      // A thread that ended meanwhile.
+    }
+  }
+  return { engine, workers };
+}
+
+/** A load run of a server target, with the server's CPU per append during it. */
+interface CpuRun {
+  result: LoadResult;
+  engineUs: number;
+  workersUs: number;
+}
+
+async function runWithServerCpu(
+  pid: number,
+  target: Target,
+  durationMs: number,
+): Promise<CpuRun> {
+  const before = serverCpuMs(pid);
+  const result = await runLoad({ workers: WORKERS, durationMs, op: target.op });
+  const after = serverCpuMs(pid);
+  return {
+    result,
+    engineUs: ((after.engine - before.engine) * 1000) / result.ops,
+    workersUs: ((after.workers - before.workers) * 1000) / result.ops,
+  };
+}
+
+/** CPU per append of several runs taken together (weighted by appends). */
+function cpuOf(runs: CpuRun[]): { engineUs: number; workersUs: number } {
+  const ops = runs.reduce((acc, r) => acc + r.result.ops, 0);
+  return {
+    engineUs: runs.reduce((acc, r) => acc + r.engineUs * r.result.ops, 0) / ops,
+    workersUs: runs.reduce((acc, r) => acc + r.workersUs * r.result.ops, 0) / ops,
+  };
+}
+
+/**
+ * The in-process engine driven at a given total rate by 64 callers: one timer tick per
+ * millisecond releases the appends due, so the engine sees arrivals (and commit groups) like
+ * those REST gives it, at almost no driver cost. Returns the rate reached and this thread's
+ * CPU per append (Linux; NaN elsewhere).
+ */
+async function pacedEngine(
+  engine: Engine,
+  ratePerSecond: number,
+  durationMs: number,
+): Promise<{ ratePerSecond: number; cpuUs: number; events: number }> {
+  const inputs: AppendInput[] = Array.from({ length: WORKERS }, (_, w) => ({
+    aggregate_type: AGGREGATE_TYPE,
+    aggregate_id: `paced-${w}`,
+    event_type: EVENT_TYPE,
+    payload: PAYLOAD,
+  }));
+  const options = { issued_by: { group: "bench", user: "bench" } };
+  const idle: number[] = inputs.map((_, w) => w);
+  let released = 0;
+  let done = 0;
+  let failure: unknown;
+  const before = threadCpuMs();
+  const start = performance.now();
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const elapsed = performance.now() - start;
+      const due = Math.floor((elapsed / 1000) * ratePerSecond);
+      while (released < due && idle.length > 0 && elapsed < durationMs) {
+        const w = idle.pop()!;
+        released++;
+        engine.append(inputs[w], options).then(() => {
+          done++;
+          idle.push(w);
+        }, (err) => failure ??= err);
+      }
+      if (failure || (elapsed >= durationMs && idle.length === WORKERS)) {
+        clearInterval(tick);
+        resolve();
+      }
+    }, 1);
+  });
+  if (failure) throw failure;
+  const seconds = (performance.now() - start) / 1000;
+  const after = threadCpuMs();
+  const cpuUs = before && after ? ((after.js - before.js) * 1000) / done : NaN;
+  return { ratePerSecond: done / seconds, cpuUs, events: done };
+}
+
 // --- reporting -----------------------------------------------------------------
+
+/** Microseconds, in the harness's format. */
+function us(micros: number): string {
+  return fmtMs(micros / 1000);
+}
 
 function describe(result: LoadResult): string {
   return `${fmtRate(result.opsPerSecond)}, p50 ${fmtMs(result.p50Ms)} p99 ${fmtMs(result.p99Ms)}`;
@@ -380,9 +515,21 @@ async function runRest(ctx: BenchContext): Promise<void> {
       ctx.log(`warm-up ${target.label} 64c: ${describe(warm)}`);
     }
     const concurrent = new Map<string, LoadResult[]>(targets.map((t) => [t.label, []]));
+    const restCpu: CpuRun[] = [];
     for (let r = 0; r < size.rounds; r++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(i + r) % targets.length];
+        if (target.pid !== undefined) {
+          const run = await runWithServerCpu(target.pid, target, size.concurrentMs);
+          restCpu.push(run);
+          concurrent.get(target.label)!.push(run.result);
+          ctx.log(
+            `round ${r + 1} ${target.label} 64c: ${describe(run.result)}, engine thread ${
+              us(run.engineUs)
+            } per append`,
+          );
+          continue;
+        }
         const result = await runLoad({
           workers: WORKERS,
           durationMs: size.concurrentMs,
@@ -450,6 +597,73 @@ async function runRest(ctx: BenchContext): Promise<void> {
     await postgres?.close();
     await pgServer?.stop();
 
+    // --- the REST path's own CPU per append, and the engine thread's with workers -------
+    // The engine's own cost depends on how appends arrive (commit groups): the baseline is
+    // the in-process engine fed at the rate REST reached, by 64 callers, with the same payload.
+    const restCpuUs = cpuOf(restCpu).engineUs;
+    const paced = await pacedEngine(engine, rest.opsPerSecond, size.rounds * size.concurrentMs);
+    ctx.log(
+      `engine in process paced at ${fmtRate(rest.opsPerSecond)}: ${fmtRate(paced.ratePerSecond)}, ${
+        us(paced.cpuUs)
+      } JS per append (at full speed: see 2 in the group suite)`,
+    );
+    ctx.record({
+      id: "4d",
+      title: "REST JS per append beyond the engine's own (µs; ratio column = µs)",
+      measured: `REST engine thread ${us(restCpuUs)}`,
+      baseline: `engine paced ${us(paced.cpuUs)}`,
+      ratio: restCpuUs - paced.cpuUs,
+      comparison: "<=",
+      threshold: 50,
+      details: {
+        rest_engine_thread_us_per_append: restCpuUs,
+        rest_events_per_s: rest.opsPerSecond,
+        engine_paced_us_per_append: paced.cpuUs,
+        engine_paced_events_per_s: paced.ratePerSecond,
+        engine_paced_events: paced.events,
+      },
+    });
+
+    ctx.log("starting a second dbx server with [server] http_workers = 2");
+    const workersServer = await startDbx(await ctx.tempDir("rest-workers"), 2);
+    cleanups.push(() => workersServer.stop());
+    const workersTarget = restTarget(workersServer, (w) => `w-${w}`, "REST (2 workers)");
+    await runLoad({ workers: WORKERS, durationMs: size.warmupMs, op: workersTarget.op });
+    const workersCpu: CpuRun[] = [];
+    for (let r = 0; r < size.rounds; r++) {
+      const run = await runWithServerCpu(workersServer.pid, workersTarget, size.concurrentMs);
+      workersCpu.push(run);
+      ctx.log(
+        `round ${r + 1} REST (2 workers) 64c: ${describe(run.result)}, engine thread ${
+          us(run.engineUs)
+        }, workers ${us(run.workersUs)} per append`,
+      );
+    }
+    await workersServer.stop();
+    const withWorkers = combine(workersCpu.map((r) => r.result));
+    const workersPerAppend = cpuOf(workersCpu);
+    ctx.record({
+      id: "4e",
+      title: "engine thread CPU per REST append: 2 HTTP workers vs in-thread",
+      measured: `${us(workersPerAppend.engineUs)} (+${
+        us(workersPerAppend.workersUs)
+      } in workers), ${fmtRate(withWorkers.opsPerSecond)}`,
+      baseline: `${us(restCpuUs)}, ${fmtRate(rest.opsPerSecond)}`,
+      ratio: workersPerAppend.engineUs / restCpuUs,
+      comparison: "<=",
+      threshold: 1,
+      informational: true,
+      details: {
+        in_thread: { engine_thread_us_per_append: restCpuUs, events_per_s: rest.opsPerSecond },
+        workers: {
+          http_workers: 2,
+          engine_thread_us_per_append: workersPerAppend.engineUs,
+          worker_threads_us_per_append: workersPerAppend.workersUs,
+          events_per_s: withWorkers.opsPerSecond,
+        },
+      },
+    });
+
     // --- one sequential client: REST vs raw synced put -----------------------------
     const sample = await engineStorage.get(eventKey(AGGREGATE_TYPE, "w-0", 1));
     if (!sample) throw new Error("the in-process engine stored no event to copy");
@@ -516,7 +730,8 @@ export const restSuites: Suite[] = [
   {
     name: "rest",
     description:
-      "4a–4c: REST appends (64c) vs PostgreSQL 15 and the in-process engine; sequential vs raw put",
+      "4a–4e: REST appends (64c) vs PostgreSQL 15 and the in-process engine; REST's JS per " +
+      "append; HTTP workers; sequential vs raw put",
     run: runRest,
   },
 ];

@@ -68,6 +68,7 @@ function digest(secret: string): Buffer {
  *
  * @example
  * ```ts
+ * import { aggregateResource } from "../auth/scope.ts";
  * declare const access: Access;
  * const who = await access.authenticate({ kind: "token", token: "eyJ..." });
  * access.permit(who, "aggregate.read", aggregateResource("patient", "p-1"));

@@ -60,6 +60,8 @@ const DEFAULTS = { maxBuffered: 1000, pageSize: 500 };
  *
  * @example
  * ```ts
+ * import type { Engine } from "../engine/engine.ts";
+ * import type { EventRecord } from "./operations.ts";
  * declare const engine: Engine;
  * const feed = await openFeed(engine, { after: 0, filter: { aggregate_types: ["patient"] } });
  * const events = await feed.next(1000); // EventRecord[] | null

@@ -218,6 +218,12 @@ function osUserName(): string {
  *
  * @example
  * ```ts
+ * import type { Engine } from "../engine/engine.ts";
+ * import type { AppendInput } from "../engine/types.ts";
+ * declare const dataDir: string;
+ * declare const dek: Uint8Array; // the data encryption key
+ * declare const engine: Engine; // open on the same data directory
+ * declare const input: AppendInput;
  * const auth = await TokenAuthority.open({ dataDir, dek });
  * const { token } = await auth.generate({ group: "ops", user: "alice" });
  * const who = auth.authorize(token, "aggregate.append", aggregateResource("patient", "p-001"));
@@ -264,6 +270,9 @@ export class TokenAuthority {
    *
    * @example
    * ```ts
+   * import type { Config } from "../config/types.ts";
+   * import { parseDek } from "../crypto/aead.ts";
+   * declare const config: Config;
    * const auth = await TokenAuthority.open({ dataDir: "/tmp/dbx", dek: parseDek(config.dek!) });
    * ```
    */
@@ -292,6 +301,7 @@ export class TokenAuthority {
    *
    * @example
    * ```ts
+   * declare const auth: TokenAuthority;
    * const { token, info } = await auth.generate({
    *   group: "audit", user: "carol", expiration: 3600,
    *   actions: ["aggregate.read"], resources: ["aggregate:patient:p-001"],
@@ -340,6 +350,7 @@ export class TokenAuthority {
    *
    * @example
    * ```ts
+   * declare const auth: TokenAuthority;
    * const token = auth.mintShortLived();
    * ```
    */
@@ -367,6 +378,9 @@ export class TokenAuthority {
    *
    * @example
    * ```ts
+   * import type { Engine } from "../engine/engine.ts";
+   * declare const auth: TokenAuthority;
+   * declare const engine: Engine;
    * const tokens = await auth.list((id) => engine.usedWrites(id));
    * ```
    */
@@ -388,6 +402,8 @@ export class TokenAuthority {
    *
    * @example
    * ```ts
+   * declare const auth: TokenAuthority;
+   * declare const token: string;
    * const info = await auth.revoke(token); // info.status === "revoked"
    * ```
    */
@@ -413,6 +429,8 @@ export class TokenAuthority {
    *
    * @example
    * ```ts
+   * declare const auth: TokenAuthority;
+   * declare const old: string; // the token string or its id
    * const { token } = await auth.refresh(old, { expiration: 3600 });
    * ```
    */
@@ -470,6 +488,8 @@ export class TokenAuthority {
    *
    * @example
    * ```ts
+   * declare const auth: TokenAuthority;
+   * declare const bearer: string | undefined; // from the Authorization header
    * const who = auth.authorize(bearer, "aggregate.read", aggregateResource("patient", "p-001"));
    * ```
    */
@@ -493,6 +513,8 @@ export class TokenAuthority {
    *
    * @example
    * ```ts
+   * declare const auth: TokenAuthority;
+   * declare const bearer: string | undefined; // from the Authorization header
    * const who = auth.authenticate(bearer);
    * if (permits(who, "aggregate.read", aggregateResource("patient", "p-1"))) auth.used(who);
    * ```

@@ -63,6 +63,7 @@ export function base64UrlDecode(text: string): Uint8Array {
  *
  * @example
  * ```ts
+ * const secretKey = randomSecretKey();
  * const token = signJwt({ sub: "alice" }, secretKey);
  * ```
  */
@@ -101,7 +102,8 @@ function parseJsonObject(bytes: Uint8Array): Record<string, unknown> {
  *
  * @example
  * ```ts
- * const { claims } = decodeJwt(token);
+ * const token = signJwt({ sub: "alice" }, randomSecretKey());
+ * const { claims } = decodeJwt(token); // claims.sub === "alice"
  * ```
  */
 export function decodeJwt(token: string): DecodedJwt {
@@ -128,7 +130,10 @@ export function decodeJwt(token: string): DecodedJwt {
  *
  * @example
  * ```ts
- * const claims = verifyJwt(token, publicKey, { issuer: keyId }); // throws JwtError when invalid
+ * const secretKey = randomSecretKey();
+ * const token = signJwt({ iss: "node-1", sub: "alice" }, secretKey);
+ * // throws JwtError when the token is invalid
+ * const claims = verifyJwt(token, publicKeyOf(secretKey), { issuer: "node-1" });
  * ```
  */
 export function verifyJwt(
@@ -155,7 +160,8 @@ export function verifyJwt(
  *
  * @example
  * ```ts
- * const publicKey = publicKeyOf(secretKey);
+ * const secretKey = randomSecretKey();
+ * const publicKey = publicKeyOf(secretKey); // 32 bytes
  * ```
  */
 export function publicKeyOf(secretKey: Uint8Array): Uint8Array {

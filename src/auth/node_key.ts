@@ -24,7 +24,8 @@ export interface NodeKey {
  *
  * @example
  * ```ts
- * keyIdOf(publicKey); // e.g. "3f9a0c12d4e5b6a7"
+ * import { publicKeyOf, randomSecretKey } from "./jwt.ts";
+ * keyIdOf(publicKeyOf(randomSecretKey())); // 16 hex digits, e.g. "3f9a0c12d4e5b6a7"
  * ```
  */
 export function keyIdOf(publicKey: Uint8Array): string {
@@ -36,6 +37,7 @@ export function keyIdOf(publicKey: Uint8Array): string {
  *
  * @example
  * ```ts
+ * import { randomSecretKey } from "./jwt.ts";
  * const key = nodeKeyFromSeed(randomSecretKey());
  * ```
  */

@@ -10,6 +10,9 @@ import type { Config } from "./types.ts";
  *
  * @example
  * ```ts
+ * import { generateDek } from "../crypto/aead.ts";
+ * import { defaultConfig } from "./defaults.ts";
+ * const config = { ...defaultConfig("/tmp/db"), dek: generateDek() };
  * const key = dekBytes(config); // Uint8Array(32)
  * ```
  */

@@ -11,6 +11,9 @@ export const MASK = "********";
  *
  * @example
  * ```ts
+ * import { generateDek } from "../crypto/aead.ts";
+ * import { defaultConfig } from "./defaults.ts";
+ * const config = { ...defaultConfig("/tmp/db"), dek: generateDek() };
  * maskConfig(config).dek; // "********"
  * ```
  */

@@ -97,7 +97,9 @@ export async function hashMasterKey(secret: string): Promise<string> {
  *
  * @example
  * ```ts
- * await verifyMasterKey("guess", config.admin.master_key_hash!); // false
+ * const stored = await hashMasterKey("correct horse battery staple");
+ * await verifyMasterKey("guess", stored); // false
+ * await verifyMasterKey("correct horse battery staple", stored); // true
  * ```
  */
 export async function verifyMasterKey(secret: string, stored: string): Promise<boolean> {

@@ -23,6 +23,7 @@ const HEADER = "# EventDBX configuration (dbx config). It holds the data encrypt
  *
  * @example
  * ```ts
+ * import { defaultConfig } from "./defaults.ts";
  * configDocument(defaultConfig("/tmp/db"), "/tmp/db/config.toml").port; // 7070
  * ```
  */
@@ -51,6 +52,7 @@ export function configDocument(config: Config, path: string): Record<string, unk
  *
  * @example
  * ```ts
+ * import { defaultConfig } from "./defaults.ts";
  * configToToml(defaultConfig("/tmp/db"), "/tmp/db/config.toml"); // "# EventDBX ...port = 7070..."
  * ```
  */
@@ -64,6 +66,7 @@ export function configToToml(config: Config, path: string): string {
  *
  * @example
  * ```ts
+ * import { defaultConfig } from "./defaults.ts";
  * await saveConfig("/tmp/db/config.toml", defaultConfig("/tmp/db"));
  * ```
  */

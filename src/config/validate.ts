@@ -287,7 +287,8 @@ export function validateConfig(raw: Table, path: string, dataDir: string): Confi
  *
  * @example
  * ```ts
- * checkDek(generateDek(), (p) => { throw new Error(p); });
+ * import { generateDek } from "../crypto/aead.ts";
+ * checkDek(generateDek(), (p) => { throw new Error(p); }); // the same key, as base64
  * ```
  */
 export function checkDek(value: unknown, fail: (problem: string) => never): string {

@@ -5,7 +5,13 @@
  * encoding), `Engine.check` and staging ask the same questions without writing.
  */
 import { DbxError } from "../errors.ts";
-import type { CheckedAppendInput } from "./input.ts";
+import { canonicalJson } from "../integrity/canonical_json.ts";
+import {
+  type CheckedAppendInput,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  type InputLimits,
+  jsonByteLength,
+} from "./input.ts";
 import { payloadFromPatch } from "./patch.ts";
 import type { EventRecord, EventValidator, WriteCharge } from "./types.ts";
 
@@ -17,15 +23,19 @@ export interface HeadView {
   readonly state: Record<string, unknown>;
 }
 
-/** What one append does: return an earlier record (an idempotent retry) or write a new one. */
+/**
+ * What one append does: return an earlier record (an idempotent retry) or write a new one
+ * (with its payload and the payload's canonical JSON text, which is hashed and stored).
+ */
 export type AppendDecision =
   | { kind: "replay"; record: EventRecord }
-  | { kind: "write"; version: number; payload: Record<string, unknown> };
+  | { kind: "write"; version: number; payload: Record<string, unknown>; payloadJson: string };
 
 /**
  * Decide one append against the aggregate's head. `earlier` is the record already committed
  * (or prepared) with the input's `event_id`, if any. Throws DbxError "archived", "conflict"
- * (expected version, failed patch test), "invalid_input" (patch) or the validator's error.
+ * (expected version, failed patch test), "invalid_input" (patch, a value JSON cannot hold),
+ * "too_large" (the payload, also one a patch made, past `limits`) or the validator's error.
  *
  * @example
  * ```ts
@@ -34,7 +44,8 @@ export type AppendDecision =
  * const input = checkAppendInput({
  *   aggregate_type: "patient", aggregate_id: "p-1", event_type: "added", payload: { a: 1 },
  * });
- * decideAppend(head, input, undefined); // { kind: "write", version: 1, payload: { a: 1 } }
+ * decideAppend(head, input, undefined);
+ * // { kind: "write", version: 1, payload: { a: 1 }, payloadJson: '{"a":1}' }
  * ```
  */
 export function decideAppend(
@@ -42,6 +53,7 @@ export function decideAppend(
   input: CheckedAppendInput,
   earlier: EventRecord | undefined,
   validator?: EventValidator,
+  limits: InputLimits = { maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES },
 ): AppendDecision {
   if (earlier) return { kind: "replay", record: earlier };
   const name = `${input.aggregate_type}/${input.aggregate_id}`;
@@ -59,6 +71,16 @@ export function decideAppend(
   const payload = input.patch !== undefined
     ? payloadFromPatch(head.state, input.patch)
     : input.payload ?? {};
+  let payloadJson: string;
+  try {
+    payloadJson = canonicalJson(payload);
+  } catch {
+    throw new DbxError("invalid_input", "payload is not valid JSON");
+  }
+  const max = limits.maxPayloadBytes;
+  if (jsonByteLength(payloadJson, max) > max) {
+    throw new DbxError("too_large", `payload is larger than ${max} bytes`);
+  }
   validator?.({
     aggregate_type: input.aggregate_type,
     aggregate_id: input.aggregate_id,
@@ -67,7 +89,7 @@ export function decideAppend(
     current_version: head.version,
     state: head.state,
   });
-  return { kind: "write", version: head.version + 1, payload };
+  return { kind: "write", version: head.version + 1, payload, payloadJson };
 }
 
 /**

@@ -138,6 +138,7 @@ export class Engine {
         snapshotThreshold: options.snapshotThreshold,
         cacheSize: options.cacheSize ?? 10_000,
         queueLimit: options.queueLimit ?? DEFAULT_QUEUE_LIMIT,
+        limits: this.#limits,
         now: options.now ?? (() => new Date()),
         onCommit: (records) => {
           for (const listener of this.#listeners) listener(records);
@@ -151,7 +152,8 @@ export class Engine {
    *
    * @example
    * ```ts
-   * const engine = await Engine.open({ dataDir: "/tmp/dbx", dek });
+   * const dek = crypto.getRandomValues(new Uint8Array(32));
+   * const engine = await Engine.open({ dataDir: await Deno.makeTempDir(), dek });
    * await engine.append({ aggregate_type: "patient", aggregate_id: "p-001",
    *   event_type: "patient-added", payload: { name: "Jane" } });
    * await engine.close();
@@ -244,7 +246,7 @@ export class Engine {
     const head = current
       ? { exists: true, version: current.version, archived: current.archived, state: current.state }
       : { exists: false, version: 0, archived: false, state: {} };
-    decideAppend(head, input, earlier, this.#validator);
+    decideAppend(head, input, earlier, this.#validator, this.#limits);
   }
 
   /** Subscribe to committed events, in commit order. Returns an unsubscribe function. */

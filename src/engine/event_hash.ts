@@ -16,7 +16,14 @@ export type HashedRecord = Pick<
  *
  * @example
  * ```ts
- * const hash = eventHash(record); // 64 lowercase hex characters
+ * const hash = eventHash({
+ *   aggregate_type: "patient",
+ *   aggregate_id: "p-001",
+ *   event_type: "patient-added",
+ *   payload: { name: "Jane" },
+ *   metadata: { event_id: "e-1", created_at: "2024-01-01T00:00:00.000Z", issued_by: null },
+ *   version: 1,
+ * }); // 64 lowercase hex characters
  * ```
  */
 export function eventHash(record: HashedRecord): string {
@@ -35,8 +42,10 @@ const message = new ScratchBuffer();
  *
  * @example
  * ```ts
- * const json = canonicalJson(payload);
- * const hash = hashWithPayload(record, json); // === eventHash({ ...record, payload })
+ * import { canonicalJson } from "../integrity/canonical_json.ts";
+ * declare const record: HashedRecord;
+ * const { payload, ...envelope } = record;
+ * const hash = hashWithPayload(envelope, canonicalJson(payload)); // === eventHash(record)
  * ```
  */
 export function hashWithPayload(

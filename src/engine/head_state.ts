@@ -23,7 +23,16 @@ export function stateVersion(head: StoredHead): number {
  *
  * @example
  * ```ts
- * const state = await headState(storage, dek, part, value, decodeHead(value));
+ * import type { Storage } from "../store/storage.ts";
+ * import { decodeHead } from "./codec.ts";
+ * import { aggregatePart, headKey } from "./keys.ts";
+ * declare const storage: Storage;
+ * declare const dek: Uint8Array;
+ * const value = await storage.get(headKey("patient", "p-001"));
+ * if (value) {
+ *   const part = aggregatePart("patient", "p-001");
+ *   const state = await headState(storage, dek, part, value, decodeHead(value));
+ * }
  * ```
  */
 export async function headState(

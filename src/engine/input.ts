@@ -58,19 +58,13 @@ export function checkAppendInput(
     if (typeof p !== "object" || p === null || Array.isArray(p)) {
       throw new DbxError("invalid_input", "payload must be a JSON object");
     }
+    // Its size is decided with its canonical text (decideAppend), which is computed anyway.
     for (const field of Object.keys(p)) validateName("field name", field);
-    let size: number;
-    try {
-      size = byteLength(JSON.stringify(p), max);
-    } catch {
-      throw new DbxError("invalid_input", "payload is not valid JSON");
-    }
-    if (size > max) throw new DbxError("too_large", `payload is larger than ${max} bytes`);
   }
   if (input.patch !== undefined) {
     let size: number;
     try {
-      size = byteLength(JSON.stringify(input.patch), max);
+      size = jsonByteLength(JSON.stringify(input.patch), max);
     } catch {
       throw new DbxError("invalid_input", "patch is not valid JSON");
     }
@@ -112,8 +106,14 @@ const utf8 = new TextEncoder();
 /**
  * UTF-8 size of a JSON text, exact when it could pass `limit` (a UTF-16 unit is at most 3
  * UTF-8 bytes, so short texts skip the encoding); 0 for values JSON cannot hold.
+ *
+ * @example
+ * ```ts
+ * jsonByteLength('{"a":"é"}', 1 << 20); // 9 (short: counted in UTF-16 units)
+ * jsonByteLength('{"a":"é"}', 3); // 10 (exact)
+ * ```
  */
-function byteLength(json: string | undefined, limit: number): number {
+export function jsonByteLength(json: string | undefined, limit: number): number {
   if (json === undefined) return 0;
   return json.length * 3 <= limit ? json.length : utf8.encode(json).length;
 }

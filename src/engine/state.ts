@@ -42,7 +42,9 @@ export function foldPayload(
  *
  * @example
  * ```ts
- * const mine = copyState(aggregate.state);
+ * const cached = { name: "Jane", tags: ["a"] };
+ * const mine = copyState(cached);
+ * (mine.tags as string[]).push("b"); // cached.tags is still ["a"]
  * ```
  */
 export function copyState(state: Record<string, unknown>): Record<string, unknown> {

@@ -72,6 +72,12 @@ const reasons = {
  *
  * @example
  * ```ts
+ * import type { Storage } from "../store/storage.ts";
+ * import { decodeHead } from "./codec.ts";
+ * import { headKey } from "./keys.ts";
+ * declare const storage: Storage;
+ * declare const dek: Uint8Array;
+ * const head = decodeHead((await storage.get(headKey("patient", "p-001")))!);
  * const result = await verifyAggregate(storage, dek, "patient", "p-001", head);
  * if (!result.verified) console.log(result.first_bad_version, result.reason);
  * ```
@@ -127,6 +133,10 @@ const failed = (version: number, reason: string): Outcome => ({ failure: { versi
  *
  * @example
  * ```ts
+ * declare const dek: Uint8Array;
+ * declare const value: Uint8Array; // the stored value of version 7
+ * const leaves = new Uint8Array(32);
+ * const roots = new Uint8Array(32);
  * const checker = new EventChecker(dek, "patient", "p-001");
  * const bad = checker.check(value, 7, undefined, leaves, roots, 0); // undefined when fine
  * ```
@@ -230,9 +240,11 @@ export class EventChecker {
  *
  * @example
  * ```ts
+ * import { leafHash } from "../integrity/merkle.ts";
+ * const leaf = leafHash(new Uint8Array(32)); // from the event hash's 32 bytes
  * const chain = new RootChain();
- * chain.append(leafHash(eventHashBytes));
- * chain.rootIs(storedRoots, 0); // the root after one leaf is the leaf
+ * chain.append(leaf);
+ * chain.rootIs(leaf, 0); // true: the root after one leaf is the leaf
  * ```
  */
 export class RootChain {

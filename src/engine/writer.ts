@@ -23,7 +23,6 @@ import {
   frontierRoot,
   leafHash,
 } from "../integrity/merkle.ts";
-import { canonicalJson } from "../integrity/canonical_json.ts";
 import { fromHex, hashBytes, toHex } from "../integrity/sha256.ts";
 import type { BatchOp, Storage } from "../store/storage.ts";
 import { ByteSlab } from "../util/byte_slab.ts";
@@ -54,7 +53,7 @@ import {
   readU64,
 } from "./keys.ts";
 import { type ControlOp, decideAppend, decideCharge, decideControl } from "./decide.ts";
-import type { CheckedAppendInput } from "./input.ts";
+import type { CheckedAppendInput, InputLimits } from "./input.ts";
 import { foldPayload } from "./state.ts";
 import type { AppendOptions, EventRecord, EventValidator } from "./types.ts";
 
@@ -115,6 +114,8 @@ export interface WriterOptions {
   cacheSize: number;
   /** Events queued or prepared but not yet committed, beyond which appends are refused. */
   queueLimit: number;
+  /** Sizes every payload must keep to. */
+  limits: InputLimits;
   now: () => Date;
   onCommit: (records: EventRecord[]) => void;
 }
@@ -606,12 +607,12 @@ export class Writer {
       const earlier = idKey === undefined
         ? undefined
         : eventIds.get(idKey) ?? round.eventIds.get(idKey) ?? fetched.eventIds.get(idKey);
-      const decision = decideAppend(head, input, earlier, this.#o.validator);
+      const decision = decideAppend(head, input, earlier, this.#o.validator, this.#o.limits);
       if (decision.kind === "replay") {
         results.push(decision.record);
         continue;
       }
-      const { version, payload } = decision;
+      const { version, payload, payloadJson } = decision;
       position += 1;
       const metadata: EventRecord["metadata"] = {
         event_id: input.event_id ?? crypto.randomUUID(),
@@ -628,7 +629,6 @@ export class Writer {
         version,
       };
       // The canonical payload text is hashed and also what is stored (see verify.ts).
-      const payloadJson = canonicalJson(payload);
       const hash = hashWithPayload(partial, payloadJson);
       const frontier = appendLeaf(head.frontier, leafHash(hashBytes(hash)));
       const root = toHex(frontierRoot(frontier));

@@ -28,7 +28,9 @@ function cell(value: unknown): string {
  *
  * @example
  * ```ts
- * toCsv([{ aggregate_id: "p-1", state: { name: "Jane" } } as AggregateRecord]);
+ * import type { AggregateRecord } from "../engine/types.ts";
+ * declare const record: AggregateRecord;
+ * toCsv([{ ...record, aggregate_id: "p-1", state: { name: "Jane" } }]);
  * // "aggregate_id,name\r\np-1,Jane\r\n"
  * ```
  */

@@ -3,8 +3,15 @@
  *
  * @example
  * ```ts
- * import { buildInclusionProof, eventLeafHash, verifyInclusionJson } from "./mod.ts";
- * const proof = await buildInclusionProof(0, 1, [eventLeafHash(event.hash)]);
+ * import {
+ *   buildInclusionProof,
+ *   eventLeafHash,
+ *   sha256,
+ *   toHex,
+ *   verifyInclusionJson,
+ * } from "./mod.ts";
+ * const eventHash = toHex(sha256("event 1")); // an event's `hash`
+ * const proof = await buildInclusionProof(0, 1, [eventLeafHash(eventHash)]);
  * verifyInclusionJson(proof); // true
  * ```
  *

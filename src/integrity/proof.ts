@@ -100,6 +100,8 @@ export interface VerifyConsistencyInput {
  *
  * @example
  * ```ts
+ * import { leafHash, rootFromLeafHashes } from "./merkle.ts";
+ * import { sha256 } from "./sha256.ts";
  * const leaves = ["a", "b", "c"].map((s) => leafHash(sha256(s)));
  * const path = await inclusionProof(1, 3, leaves);
  * verifyInclusion({ leafHash: leaves[1], leafIndex: 1, treeSize: 3, proof: path,
@@ -146,6 +148,8 @@ export async function inclusionProof(
  *
  * @example
  * ```ts
+ * import { leafHash, rootFromLeafHashes } from "./merkle.ts";
+ * import { sha256 } from "./sha256.ts";
  * const leaves = ["a", "b", "c"].map((s) => leafHash(sha256(s)));
  * const path = await consistencyProof(2, 3, leaves);
  * verifyConsistency({ oldSize: 2, newSize: 3, proof: path,
@@ -166,6 +170,10 @@ export async function consistencyProof(
  *
  * @example
  * ```ts
+ * import type { EventRecord } from "../engine/types.ts";
+ * import { leafHash } from "./merkle.ts";
+ * import { fromHex } from "./sha256.ts";
+ * declare const events: EventRecord[]; // an aggregate's events, in version order
  * const proof = await buildInclusionProof(0, events.length, {
  *   leafHashes: (start, end) => events.slice(start, end).map((e) => leafHash(fromHex(e.hash))),
  * });
@@ -196,7 +204,10 @@ export async function buildInclusionProof(
  *
  * @example
  * ```ts
- * const proof = await buildConsistencyProof(3, 7, leafHashesOfAllSevenEvents);
+ * import { leafHash } from "./merkle.ts";
+ * import { sha256 } from "./sha256.ts";
+ * const leaves = [1, 2, 3, 4, 5, 6, 7].map((v) => leafHash(sha256(`event ${v}`)));
+ * const proof = await buildConsistencyProof(3, 7, leaves);
  * verifyConsistencyJson(proof); // true
  * ```
  */
@@ -232,7 +243,9 @@ export async function buildConsistencyProof(
  *
  * @example
  * ```ts
- * eventLeafHash(event.hash); // 32 bytes
+ * import type { EventRecord } from "../engine/types.ts";
+ * declare const event: EventRecord;
+ * eventLeafHash(event.hash); // 32 bytes: leafHash(fromHex(event.hash))
  * ```
  */
 export function eventLeafHash(eventHash: HashInput): Uint8Array {
@@ -250,7 +263,11 @@ export function eventLeafHash(eventHash: HashInput): Uint8Array {
  *
  * @example
  * ```ts
- * const root = rootFromInclusionProof(1, 3, leaves[1], path); // Uint8Array | null
+ * import { leafHash } from "./merkle.ts";
+ * import { sha256 } from "./sha256.ts";
+ * const leaves = ["a", "b", "c"].map((s) => leafHash(sha256(s)));
+ * const path = await inclusionProof(1, 3, leaves);
+ * const root = rootFromInclusionProof(1, 3, leaves[1], path); // the root of all 3 leaves
  * ```
  */
 export function rootFromInclusionProof(
@@ -288,6 +305,10 @@ export function rootFromInclusionProof(
  *
  * @example
  * ```ts
+ * import type { AggregateRecord, EventRecord } from "../engine/types.ts";
+ * declare const event: EventRecord;
+ * declare const aggregate: AggregateRecord;
+ * declare const auditPath: string[]; // the `audit_path` of an inclusion proof
  * verifyInclusion({ eventHash: event.hash, leafIndex: event.version - 1,
  *   treeSize: aggregate.version, proof: auditPath, root: aggregate.merkle_root }); // boolean
  * ```
@@ -327,6 +348,9 @@ export function verifyInclusion(input: VerifyInclusionInput): boolean {
  *
  * @example
  * ```ts
+ * declare const oldRoot: HashInput; // the root at version 6
+ * declare const newRoot: HashInput; // the root at version 8
+ * declare const proof: HashInput[]; // the path from consistencyProof(6, 8, leaves)
  * verifyConsistency({ oldSize: 6, newSize: 8, oldRoot, newRoot, proof }); // boolean
  * ```
  */
@@ -359,6 +383,7 @@ export function verifyConsistency(input: VerifyConsistencyInput): boolean {
  *
  * @example
  * ```ts
+ * declare const url: string; // where the proof was published
  * verifyInclusionJson(await (await fetch(url)).json()); // boolean
  * ```
  */

@@ -31,7 +31,8 @@ const HASH_BYTES = 32;
  * @example
  * ```ts
  * const leaf = new Uint8Array(32);
- * hashHexInto(record.hash, leaf, 0); // true
+ * hashHexInto(toHex(sha256("event")), leaf, 0); // true
+ * hashHexInto("not a hash", leaf, 0); // false
  * ```
  */
 export function hashHexInto(hex: unknown, out: Uint8Array, at: number): boolean {
@@ -51,7 +52,8 @@ export function hashHexInto(hex: unknown, out: Uint8Array, at: number): boolean 
  *
  * @example
  * ```ts
- * hashBytes(createHash("sha256").update(text).digest("hex")); // 32 bytes
+ * import { createHash } from "node:crypto";
+ * hashBytes(createHash("sha256").update("text").digest("hex")); // 32 bytes
  * ```
  */
 export function hashBytes(hex: string): Uint8Array {

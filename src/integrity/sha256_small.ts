@@ -175,6 +175,8 @@ function output(out: Uint8Array = new Uint8Array(32)): Uint8Array {
  *
  * @example
  * ```ts
+ * const leftChild = new Uint8Array(32).fill(1);
+ * const rightChild = new Uint8Array(32).fill(2);
  * const parent = sha256Node(leftChild, rightChild);
  * ```
  */
@@ -211,6 +213,8 @@ export const SMALL_MAX = 64 * 3 - 9;
  *
  * @example
  * ```ts
+ * const left = new Uint8Array(32).fill(1);
+ * const right = new Uint8Array(32).fill(2);
  * const node = sha256Small(1, left, right); // SHA-256(0x01 || left || right)
  * ```
  */

@@ -6,14 +6,13 @@
  * `Authorization: Bearer <token>`; errors are JSON `{"message", "code"}` (errors.ts);
  * unknown paths answer 404 and known paths with another method 405, both JSON.
  */
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { isDbxError } from "../errors.ts";
 import type { Api } from "../api/api.ts";
-import { type AppEnv, requireCaller } from "./auth.ts";
-import { limitBody } from "./body.ts";
+import { admit, type AppEnv } from "./auth.ts";
 import { call } from "./call.ts";
-import type { RouteDeps, StreamSettings } from "./deps.ts";
+import type { RouteDeps, RouteHandler, StreamSettings } from "./deps.ts";
 import { handleError, jsonError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { registerAggregateRoutes } from "./routes/aggregates.ts";
@@ -48,6 +47,7 @@ const DEFAULT_STREAM: StreamSettings = { heartbeatMs: 15_000, recheckMs: 5_000 }
  *
  * @example
  * ```ts
+ * import type { Api } from "../api/api.ts";
  * declare const api: Api;
  * const streams = new AbortController();
  * const app = createRestApp({ api, signal: streams.signal });
@@ -59,27 +59,28 @@ const DEFAULT_STREAM: StreamSettings = { heartbeatMs: 15_000, recheckMs: 5_000 }
 export function createRestApp(options: RestOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const { api } = options;
-  const limit = limitBody(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
-  const caller = requireCaller(api);
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   // Caller first: an unauthenticated client gets 401 before a large body is read.
-  const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
-    await caller(c, async () => {
-      await limit(c, next);
-    });
+  const guarded = (handler: RouteHandler): RouteHandler => async (c) => {
+    await admit(c, api, maxBodyBytes);
+    return await handler(c);
   };
   const deps: RouteDeps = {
     api,
-    guard,
+    guarded,
     stream: { ...DEFAULT_STREAM, ...options.stream },
     signal: options.signal,
   };
 
   app.get("/health", (c) => c.json({ status: "ok" }));
-  app.get("/v1/whoami", guard, async (c) => c.json(await call(api, c, "describeCaller", {})));
-  app.get("/openapi.json", guard, async (c) => {
-    await call(api, c, "describeCaller", {});
-    return c.json(openApiDocument());
-  });
+  app.get("/v1/whoami", guarded(async (c) => c.json(await call(api, c, "describeCaller", {}))));
+  app.get(
+    "/openapi.json",
+    guarded(async (c) => {
+      await call(api, c, "describeCaller", {});
+      return c.json(openApiDocument());
+    }),
+  );
   registerAggregateRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerStreamRoutes(app, deps);

@@ -6,7 +6,7 @@
  * streamed (chunked) body is counted as it arrives and refused as soon as it
  * passes the limit, so an oversized body is never held in memory whole.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "./auth.ts";
 import { DbxError } from "../errors.ts";
 
@@ -17,25 +17,21 @@ function tooLarge(max: number): DbxError {
 }
 
 /**
- * Middleware: read the body (at most `max` bytes, else 413) into the context.
+ * Read a request's body (at most `max` bytes, else 413) as text; undefined without a body.
  *
  * @example
  * ```ts
- * app.post("/v1/events", limitBody(1 << 20), (c) => c.json(bodyText(c)));
+ * const request = new Request("http://x/", { method: "POST", body: "{}" });
+ * await readBodyText(request, 1 << 20); // "{}"
  * ```
  */
-export function limitBody(max: number): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const raw = c.req.raw;
-    const declared = raw.headers.get("content-length");
-    if (declared !== null && Number(declared) > max) throw tooLarge(max);
-    if (raw.body) {
-      // With a length declared (and checked above), the server frames the body to
-      // exactly that length: read it whole, without a JS stream reader per chunk.
-      c.set("body", declared !== null ? await readWhole(raw) : await readLimited(raw.body, max));
-    }
-    await next();
-  };
+export async function readBodyText(request: Request, max: number): Promise<string | undefined> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > max) throw tooLarge(max);
+  if (!request.body) return undefined;
+  // With a length declared (and checked above), the server frames the body to exactly that
+  // length: read it whole, without a JS stream reader per chunk.
+  return declared !== null ? await readWhole(request) : await readLimited(request.body, max);
 }
 
 async function readWhole(request: Request): Promise<string> {
@@ -87,10 +83,13 @@ function decode(bytes: Uint8Array): string {
 }
 
 /**
- * The body read by `limitBody` ("" when the request had none).
+ * The body the guard read ("" when the request had none).
  *
  * @example
  * ```ts
+ * import type { Context } from "hono";
+ * import type { AppEnv } from "./auth.ts";
+ * declare const c: Context<AppEnv>;
  * const text = bodyText(c);
  * ```
  */

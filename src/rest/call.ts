@@ -9,6 +9,9 @@ import type { AppEnv } from "./auth.ts";
  *
  * @example
  * ```ts
+ * import type { Api } from "../api/api.ts";
+ * import type { AppEnv } from "./auth.ts";
+ * import type { Context } from "hono";
  * declare const api: Api;
  * declare const c: Context<AppEnv>;
  * const record = await call(api, c, "getAggregate", { aggregate_type: "a", aggregate_id: "b" });

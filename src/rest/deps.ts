@@ -1,5 +1,5 @@
 /** What every route module gets: the API, the guard and the stream settings. */
-import type { Hono, MiddlewareHandler } from "hono";
+import type { Context, Hono } from "hono";
 import type { Api } from "../api/api.ts";
 import type { AppEnv } from "./auth.ts";
 
@@ -13,12 +13,15 @@ export interface StreamSettings {
 
 export interface RouteDeps {
   api: Api;
-  /** Token, then the body size limit: run before every handler but `/health`. */
-  guard: MiddlewareHandler<AppEnv>;
+  /** A handler that first admits the request (token, then the body within its limit). */
+  guarded(handler: RouteHandler): RouteHandler;
   stream: StreamSettings;
   /** Aborted when the server shuts down: ends open event streams. */
   signal?: AbortSignal;
 }
+
+/** A route's handler (one per route: Hono then skips composing middleware). */
+export type RouteHandler = (c: Context<AppEnv>) => Promise<Response>;
 
 /** The app the route modules register on. */
 export type App = Hono<AppEnv>;

@@ -19,6 +19,7 @@ export interface ErrorBody {
  *
  * @example
  * ```ts
+ * import { DbxError } from "../errors.ts";
  * errorResponse(new DbxError("not_found", "aggregate patient/p-404 not found"));
  * // { status: 404, body: { message: "aggregate patient/p-404 not found", code: "not_found" }, headers: {} }
  * ```
@@ -66,6 +67,7 @@ export function handleError(err: Error, c: Context): Response {
  *
  * @example
  * ```ts
+ * import type { Context } from "hono";
  * declare const c: Context;
  * jsonError(c, 404, "not_found", "no route GET /v2");
  * ```

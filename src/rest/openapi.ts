@@ -781,7 +781,8 @@ const PATHS: Record<string, Record<string, Json>> = {
  *
  * @example
  * ```ts
- * app.get("/openapi.json", (c) => c.json(openApiDocument()));
+ * import { Hono } from "hono";
+ * new Hono().get("/openapi.json", (c) => c.json(openApiDocument()));
  * ```
  */
 export function openApiDocument(): Json {

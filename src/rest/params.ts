@@ -19,6 +19,8 @@ function invalid(message: string): DbxError {
  *
  * @example
  * ```ts
+ * import type { AppEnv } from "./auth.ts";
+ * import type { Context } from "hono";
  * declare const c: Context<AppEnv>;
  * const body = readJson(c); // unknown
  * ```
@@ -41,6 +43,8 @@ export function readJson(c: Context<AppEnv>, optional = false): unknown {
  *
  * @example
  * ```ts
+ * import type { AppEnv } from "./auth.ts";
+ * import type { Context } from "hono";
  * declare const c: Context<AppEnv>;
  * const body = readBody(c, true);
  * ```
@@ -58,6 +62,8 @@ export function readBody(c: Context<AppEnv>, optional = false): JsonObject {
  *
  * @example
  * ```ts
+ * import type { AppEnv } from "./auth.ts";
+ * import type { Context } from "hono";
  * declare const c: Context<AppEnv>;
  * withPath({ comment: "why" }, aggregatePath(c), "the request body");
  * ```
@@ -81,6 +87,7 @@ export function withPath(
  *
  * @example
  * ```ts
+ * import type { Context } from "hono";
  * declare const c: Context;
  * queryInteger(c, "skip", 0); // ?skip=20 -> 20; ?skip=-1 -> 400
  * ```
@@ -98,6 +105,7 @@ export function queryInteger(c: Context, name: string, fallback?: number): numbe
  *
  * @example
  * ```ts
+ * import type { Context } from "hono";
  * declare const c: Context;
  * queryFlag(c, "replace"); // ?replace=true -> true
  * ```
@@ -130,6 +138,7 @@ export function parseCount(text: string, what: string): number {
  *
  * @example
  * ```ts
+ * import type { Context } from "hono";
  * declare const c: Context;
  * const target = aggregatePath(c); // { aggregate_type, aggregate_id }
  * ```
@@ -146,6 +155,7 @@ export function aggregatePath(c: Context): { aggregate_type: string; aggregate_i
  *
  * @example
  * ```ts
+ * import type { Context } from "hono";
  * declare const c: Context;
  * queryNumbers(c, ["skip", "take"]); // ?take=5 -> { take: 5 }
  * ```
@@ -165,8 +175,9 @@ export function queryNumbers(c: Context, names: readonly string[]): Record<strin
  *
  * @example
  * ```ts
+ * import type { Context } from "hono";
  * declare const c: Context;
- * return pageResponse(c, { items: [], next: 20 });
+ * const response = pageResponse(c, { items: [], next: 20 });
  * ```
  */
 export function pageResponse(c: Context, page: { items: unknown[]; next?: number }): Response {

@@ -19,6 +19,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import type { EventRecord } from "../api/operations.ts";
  * declare const record: EventRecord;
  * formatEvent(record); // "id: 7\nevent: event\ndata: {...}\n\n"
  * ```
@@ -46,6 +47,7 @@ export function formatError(err: unknown): string {
  *
  * @example
  * ```ts
+ * import type { Subscription } from "../api/api.ts";
  * declare const subscription: Subscription;
  * const body = eventStream(subscription, { heartbeatMs: 15_000, recheckMs: 5_000 });
  * new Response(body, { headers: { "content-type": "text/event-stream" } });

@@ -26,7 +26,12 @@ export interface CompiledSchema {
  *
  * @example
  * ```ts
- * const compiled = compileSchema(store.require("patient"));
+ * import { normalizeSchema } from "./definition.ts";
+ * const schema = normalizeSchema(
+ *   { aggregate: "patient", events: { "patient-added": { fields: ["name"] } } },
+ *   new Date().toISOString(),
+ * );
+ * const compiled = compileSchema(schema);
  * checkEvent(compiled, "patient-added", { name: "Jane" }); // undefined when valid
  * ```
  */
@@ -56,8 +61,14 @@ function quotedList(names: Iterable<string>): string {
  *
  * @example
  * ```ts
+ * import { normalizeSchema } from "./definition.ts";
+ * const compiled = compileSchema(normalizeSchema(
+ *   { aggregate: "patient", events: { "patient-added": {} } },
+ *   new Date().toISOString(),
+ * ));
  * checkEvent(compiled, "patient-deleted", {});
- * // { rule: "events", detail: 'the event is not declared in the schema (declared: ...)' }
+ * // { rule: "events",
+ * //   detail: 'the event is not declared in the schema (declared: "patient-added")' }
  * ```
  */
 export function checkEvent(

@@ -402,7 +402,9 @@ const SCHEMA_KEYS = [
  *
  * @example
  * ```ts
+ * const now = new Date().toISOString();
  * normalizeSchema({ aggregate: "patient", events: { "patient-added": {} } }, now);
+ * // { aggregate: "patient", events: { "patient-added": { fields: [] } }, locked: false, ... }
  * ```
  */
 export function normalizeSchema(input: unknown, now: string): AggregateSchema {

@@ -23,6 +23,7 @@ export function schemasText(schemas: Iterable<AggregateSchema>): string {
  *
  * @example
  * ```ts
+ * import type { AggregateSchema } from "./types.ts";
  * declare const schema: AggregateSchema;
  * schemaText(schema); // '{\n  "aggregate": ...'
  * ```

@@ -135,6 +135,7 @@ export class SchemaStore {
    *
    * @example
    * ```ts
+   * declare const store: SchemaStore;
    * await store.create("patient", { events: ["patient-added", "patient-updated"] });
    * ```
    */
@@ -207,6 +208,7 @@ export class SchemaStore {
    *
    * @example
    * ```ts
+   * declare const store: SchemaStore;
    * await store.alter("invoice", {
    *   column: { field: "amount", type: "decimal(10,2)", rules: { range: { min: "0" } } },
    * });
@@ -245,6 +247,7 @@ export class SchemaStore {
    *
    * @example
    * ```ts
+   * declare const store: SchemaStore;
    * await store.importJson(await Deno.readTextFile("schemas.json"));
    * ```
    */
@@ -263,6 +266,7 @@ export class SchemaStore {
    *
    * @example
    * ```ts
+   * declare const store: SchemaStore;
    * await store.importValue([{ aggregate: "patient", events: { "patient-added": {} } }]);
    * ```
    */

@@ -36,7 +36,16 @@ export function violationMessage(aggregate: string, event: string, v: Violation)
  *
  * @example
  * ```ts
- * validateAgainstSchema(store.compiled("patient")!, { aggregate_type: "patient", ... });
+ * import type { SchemaStore } from "./store.ts";
+ * declare const store: SchemaStore;
+ * validateAgainstSchema(store.compiled("patient")!, {
+ *   aggregate_type: "patient",
+ *   aggregate_id: "p-001",
+ *   event_type: "patient-added",
+ *   payload: { name: "Jane" },
+ *   current_version: 0,
+ *   state: {},
+ * }); // throws DbxError("schema_violation") when the event breaks the schema
  * ```
  */
 export function validateAgainstSchema(compiled: CompiledSchema, ctx: ValidationContext): void {
@@ -60,6 +69,10 @@ export function validateAgainstSchema(compiled: CompiledSchema, ctx: ValidationC
  *
  * @example
  * ```ts
+ * import { Engine } from "../engine/engine.ts";
+ * import { SchemaStore } from "./store.ts";
+ * const dataDir = await Deno.makeTempDir();
+ * const dek = crypto.getRandomValues(new Uint8Array(32));
  * const store = await SchemaStore.open(dataDir);
  * const engine = await Engine.open({ dataDir, dek, validator: createValidator(store, () => "strict") });
  * ```

@@ -22,6 +22,7 @@ export interface InThreadOptions {
  *
  * @example
  * ```ts
+ * import type { Api } from "../api/api.ts";
  * declare const api: Api;
  * const http = serveHttpInThread({ api, hostname: "127.0.0.1", port: 0 });
  * await http.shutdown(10_000);

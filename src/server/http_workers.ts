@@ -78,6 +78,7 @@ async function nextReport(run: Running, timeoutMs: number): Promise<WorkerReport
  *
  * @example
  * ```ts
+ * import type { Api } from "../api/api.ts";
  * declare const api: Api;
  * const http = await serveHttpInWorkers({ api, hostname: "127.0.0.1", port: 0, workers: 2 });
  * await http.shutdown(10_000);

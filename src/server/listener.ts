@@ -69,7 +69,7 @@ function internalError(): Response {
  *
  * @example
  * ```ts
- * const listener = listen({ hostname: "127.0.0.1", port: 0, handler: app.fetch });
+ * const listener = listen({ hostname: "127.0.0.1", port: 0, handler: () => new Response("ok") });
  * console.log(listener.port);
  * await listener.shutdown(10_000);
  * ```

@@ -135,6 +135,8 @@ function stopSignals(): Deno.Signal[] {
  *
  * @example
  * ```ts
+ * import { loadConfig } from "../config/mod.ts";
+ * const { config, dataDir } = await loadConfig({ dataDir: "/tmp/db" }, { create: true });
  * await runForeground({ dataDir, config, hostname: "127.0.0.1", port: 7070, api: ["rest"] });
  * ```
  */

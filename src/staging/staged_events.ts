@@ -59,7 +59,16 @@ export async function writeStaged(dataDir: string, events: StagedEvent[]): Promi
  * @example
  * ```ts
  * const staging = new StagingArea("/tmp/db");
- * await staging.update((events) => [...events]);
+ * const count = await staging.update(async (events) => {
+ *   const next = [...events, {
+ *     aggregate_type: "patient",
+ *     aggregate_id: "p-001",
+ *     event_type: "patient-added",
+ *     payload: { name: "Jane" },
+ *     staged_at: new Date().toISOString(),
+ *   }];
+ *   return [next, next.length];
+ * }); // how many events are staged now
  * ```
  */
 export class StagingArea {

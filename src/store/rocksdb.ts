@@ -23,7 +23,11 @@ function promisify<T>(fn: (cb: (err: Error | null | undefined, value?: T) => voi
  * @example
  * ```ts
  * const storage = await openRocksStorage("/tmp/db");
+ * const k = new TextEncoder().encode("key");
+ * const v = new TextEncoder().encode("value");
  * await storage.write([{ type: "put", key: k, value: v }], { sync: true });
+ * await storage.get(k); // the bytes of "value"
+ * await storage.close();
  * ```
  */
 export async function openRocksStorage(

@@ -33,6 +33,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array, mode: numb
  *
  * @example
  * ```ts
+ * const keyPath = "/tmp/db/node.key";
+ * let seed: Uint8Array = crypto.getRandomValues(new Uint8Array(32));
  * if (!(await createFileExclusive(keyPath, seed))) seed = await Deno.readFile(keyPath);
  * ```
  */

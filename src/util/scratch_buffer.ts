@@ -6,6 +6,7 @@
  * @example
  * ```ts
  * const scratch = new ScratchBuffer();
+ * const text = "Grüße";
  * const bytes = scratch.reserve(text.length * 3);
  * const view = bytes.subarray(0, new TextEncoder().encodeInto(text, bytes).written);
  * ```

@@ -18,6 +18,7 @@ export interface ServedPort {
  *
  * @example
  * ```ts
+ * import type { Api } from "../api.ts";
  * declare const api: Api;
  * const { port1 } = new MessageChannel();
  * const served = serveApiOnPort(api, port1);

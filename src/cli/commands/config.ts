@@ -21,8 +21,8 @@ import {
   loadConfig,
   type LoadedConfig,
   MASK,
-  MAX_HTTP_WORKERS,
   maskConfig,
+  MAX_HTTP_WORKERS,
   parseRestrict,
   resolveLocation,
   saveConfig,
@@ -139,6 +139,7 @@ function parseRestrictOption(value: string): RestrictMode {
  *
  * @example
  * ```ts
+ * import { Command } from "commander";
  * const program = new Command("dbx");
  * registerConfig(program);
  * await program.parseAsync(["config", "--port", "8080"], { from: "user" });

@@ -359,6 +359,8 @@ function withStartOptions(cmd: Command): Command {
  *
  * @example
  * ```ts
+ * import { Command } from "commander";
+ * const program = new Command("dbx");
  * registerServer(program);
  * await program.parseAsync(["status", "--json"], { from: "user" });
  * ```

@@ -95,6 +95,7 @@ function printInfoTable(infos: TokenInfo[]): void {
  *
  * @example
  * ```ts
+ * import { Command } from "commander";
  * const program = new Command("dbx");
  * registerToken(program);
  * await program.parseAsync(["token", "list", "--json"], { from: "user" });

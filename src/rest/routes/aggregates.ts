@@ -19,51 +19,73 @@ import {
  *
  * @example
  * ```ts
+ * import type { App, RouteDeps } from "../deps.ts";
  * declare const app: App;
  * declare const deps: RouteDeps;
  * registerAggregateRoutes(app, deps);
  * ```
  */
 export function registerAggregateRoutes(app: App, deps: RouteDeps): void {
-  const { api, guard } = deps;
+  const { api, guarded } = deps;
 
-  app.get("/v1/aggregates", guard, async (c) => {
-    const input: Record<string, unknown> = queryNumbers(c, ["skip", "take"]);
-    const type = c.req.query("aggregate_type");
-    if (type !== undefined) input.aggregate_type = type;
-    if (queryFlag(c, "include_state")) input.include_state = true;
-    return pageResponse(c, await call(api, c, "listAggregates", input));
-  });
+  app.get(
+    "/v1/aggregates",
+    guarded(async (c) => {
+      const input: Record<string, unknown> = queryNumbers(c, ["skip", "take"]);
+      const type = c.req.query("aggregate_type");
+      if (type !== undefined) input.aggregate_type = type;
+      if (queryFlag(c, "include_state")) input.include_state = true;
+      return pageResponse(c, await call(api, c, "listAggregates", input));
+    }),
+  );
 
-  app.get("/v1/aggregates/:aggregate_type/:aggregate_id", guard, async (c) => {
-    const version = queryInteger(c, "version");
-    const input = version === undefined ? aggregatePath(c) : { ...aggregatePath(c), version };
-    return c.json(await call(api, c, "getAggregate", input));
-  });
+  app.get(
+    "/v1/aggregates/:aggregate_type/:aggregate_id",
+    guarded(async (c) => {
+      const version = queryInteger(c, "version");
+      const input = version === undefined ? aggregatePath(c) : { ...aggregatePath(c), version };
+      return c.json(await call(api, c, "getAggregate", input));
+    }),
+  );
 
-  app.get("/v1/aggregates/:aggregate_type/:aggregate_id/events", guard, async (c) => {
-    const input = { ...aggregatePath(c), ...queryNumbers(c, ["skip", "take"]) };
-    return pageResponse(c, await call(api, c, "listEvents", input));
-  });
+  app.get(
+    "/v1/aggregates/:aggregate_type/:aggregate_id/events",
+    guarded(async (c) => {
+      const input = { ...aggregatePath(c), ...queryNumbers(c, ["skip", "take"]) };
+      return pageResponse(c, await call(api, c, "listEvents", input));
+    }),
+  );
 
-  app.get("/v1/aggregates/:aggregate_type/:aggregate_id/events/recent", guard, async (c) => {
-    const input = { ...aggregatePath(c), ...queryNumbers(c, ["take"]) };
-    return c.json(await call(api, c, "recentEvents", input));
-  });
+  app.get(
+    "/v1/aggregates/:aggregate_type/:aggregate_id/events/recent",
+    guarded(async (c) => {
+      const input = { ...aggregatePath(c), ...queryNumbers(c, ["take"]) };
+      return c.json(await call(api, c, "recentEvents", input));
+    }),
+  );
 
-  app.get("/v1/aggregates/:aggregate_type/:aggregate_id/verify", guard, async (c) => {
-    return c.json(await call(api, c, "verifyAggregate", aggregatePath(c)));
-  });
+  app.get(
+    "/v1/aggregates/:aggregate_type/:aggregate_id/verify",
+    guarded(async (c) => {
+      return c.json(await call(api, c, "verifyAggregate", aggregatePath(c)));
+    }),
+  );
 
-  app.get("/v1/aggregates/:aggregate_type/:aggregate_id/proof/inclusion", guard, async (c) => {
-    const input = { ...aggregatePath(c), ...queryNumbers(c, ["version", "tree_size"]) };
-    return c.json(await call(api, c, "inclusionProof", input));
-  });
+  app.get(
+    "/v1/aggregates/:aggregate_type/:aggregate_id/proof/inclusion",
+    guarded(async (c) => {
+      const input = { ...aggregatePath(c), ...queryNumbers(c, ["version", "tree_size"]) };
+      return c.json(await call(api, c, "inclusionProof", input));
+    }),
+  );
 
-  app.get("/v1/aggregates/:aggregate_type/:aggregate_id/proof/consistency", guard, async (c) => {
-    const input = { ...aggregatePath(c), ...queryNumbers(c, ["from", "to"]) };
-    return c.json(await call(api, c, "consistencyProof", input));
-  });
+  app.get(
+    "/v1/aggregates/:aggregate_type/:aggregate_id/proof/consistency",
+    guarded(async (c) => {
+      const input = { ...aggregatePath(c), ...queryNumbers(c, ["from", "to"]) };
+      return c.json(await call(api, c, "consistencyProof", input));
+    }),
+  );
 
   const controls = {
     snapshot: "snapshotAggregate",
@@ -71,13 +93,19 @@ export function registerAggregateRoutes(app: App, deps: RouteDeps): void {
     restore: "restoreAggregate",
   } as const;
   for (const [path, op] of Object.entries(controls)) {
-    app.post(`/v1/aggregates/:aggregate_type/:aggregate_id/${path}`, guard, async (c) => {
-      const input = withPath(readBody(c, true), aggregatePath(c), "the request body");
-      return c.json(await call(api, c, op, input));
-    });
+    app.post(
+      `/v1/aggregates/:aggregate_type/:aggregate_id/${path}`,
+      guarded(async (c) => {
+        const input = withPath(readBody(c, true), aggregatePath(c), "the request body");
+        return c.json(await call(api, c, op, input));
+      }),
+    );
   }
 
-  app.delete("/v1/aggregates/:aggregate_type/:aggregate_id", guard, async (c) => {
-    return c.json(await call(api, c, "removeAggregate", aggregatePath(c)));
-  });
+  app.delete(
+    "/v1/aggregates/:aggregate_type/:aggregate_id",
+    guarded(async (c) => {
+      return c.json(await call(api, c, "removeAggregate", aggregatePath(c)));
+    }),
+  );
 }

@@ -52,40 +52,50 @@ export function eventBody(
  *
  * @example
  * ```ts
+ * import type { App, RouteDeps } from "../deps.ts";
  * declare const app: App;
  * declare const deps: RouteDeps;
  * registerEventRoutes(app, deps);
  * ```
  */
 export function registerEventRoutes(app: App, deps: RouteDeps): void {
-  const { api, guard } = deps;
+  const { api, guarded } = deps;
 
-  app.post("/v1/events", guard, async (c) => {
-    const { event, created } = await call(
-      api,
-      c,
-      "appendEvent",
-      eventBody(readJson(c), "the request body"),
-    );
-    return c.json(event, created ? 201 : 200);
-  });
+  app.post(
+    "/v1/events",
+    guarded(async (c) => {
+      const { event, created } = await call(
+        api,
+        c,
+        "appendEvent",
+        eventBody(readJson(c), "the request body"),
+      );
+      return c.json(event, created ? 201 : 200);
+    }),
+  );
 
-  app.post("/v1/aggregates/:aggregate_type/:aggregate_id/events", guard, async (c) => {
-    const input = eventBody(readJson(c), "the request body", aggregatePath(c));
-    const { event, created } = await call(api, c, "appendEvent", input);
-    return c.json(event, created ? 201 : 200);
-  });
+  app.post(
+    "/v1/aggregates/:aggregate_type/:aggregate_id/events",
+    guarded(async (c) => {
+      const input = eventBody(readJson(c), "the request body", aggregatePath(c));
+      const { event, created } = await call(api, c, "appendEvent", input);
+      return c.json(event, created ? 201 : 200);
+    }),
+  );
 
-  app.post("/v1/events/batch", guard, async (c) => {
-    const body = readJson(c);
-    let events: unknown;
-    if (Array.isArray(body)) events = body;
-    else if (isObject(body)) events = checkObject(body, ["events"], "the request body").events;
-    if (!Array.isArray(events)) {
-      throw invalid('the request body must be {"events": [...]} or a JSON array of events');
-    }
-    const input = { events: events.map((raw, i) => eventBody(raw, `event ${i + 1}`)) };
-    const result = await call(api, c, "appendEvents", input);
-    return c.json({ events: result.events }, result.created ? 201 : 200);
-  });
+  app.post(
+    "/v1/events/batch",
+    guarded(async (c) => {
+      const body = readJson(c);
+      let events: unknown;
+      if (Array.isArray(body)) events = body;
+      else if (isObject(body)) events = checkObject(body, ["events"], "the request body").events;
+      if (!Array.isArray(events)) {
+        throw invalid('the request body must be {"events": [...]} or a JSON array of events');
+      }
+      const input = { events: events.map((raw, i) => eventBody(raw, `event ${i + 1}`)) };
+      const result = await call(api, c, "appendEvents", input);
+      return c.json({ events: result.events }, result.created ? 201 : 200);
+    }),
+  );
 }

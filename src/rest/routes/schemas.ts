@@ -28,74 +28,102 @@ function withAggregate(c: Context<AppEnv>, body: JsonObject): JsonObject {
  *
  * @example
  * ```ts
+ * import type { App, RouteDeps } from "../deps.ts";
  * declare const app: App;
  * declare const deps: RouteDeps;
  * registerSchemaRoutes(app, deps);
  * ```
  */
 export function registerSchemaRoutes(app: App, deps: RouteDeps): void {
-  const { api, guard } = deps;
+  const { api, guarded } = deps;
 
-  app.get("/v1/schemas", guard, async (c) => c.json(await call(api, c, "listSchemas", {})));
+  app.get("/v1/schemas", guarded(async (c) => c.json(await call(api, c, "listSchemas", {}))));
 
-  app.get("/v1/schemas/:aggregate", guard, async (c) => {
-    return c.json(await call(api, c, "getSchema", { aggregate: c.req.param("aggregate") }));
-  });
+  app.get(
+    "/v1/schemas/:aggregate",
+    guarded(async (c) => {
+      return c.json(await call(api, c, "getSchema", { aggregate: c.req.param("aggregate") }));
+    }),
+  );
 
-  app.post("/v1/schemas", guard, async (c) => {
-    return c.json(await call(api, c, "createSchema", readBody(c)), 201);
-  });
+  app.post(
+    "/v1/schemas",
+    guarded(async (c) => {
+      return c.json(await call(api, c, "createSchema", readBody(c)), 201);
+    }),
+  );
 
-  app.post("/v1/schemas/import", guard, async (c) => {
-    const replace = queryFlag(c, "replace");
-    const schemas = readJson(c);
-    return c.json(await call(api, c, "importSchemas", { schemas, replace }));
-  });
+  app.post(
+    "/v1/schemas/import",
+    guarded(async (c) => {
+      const replace = queryFlag(c, "replace");
+      const schemas = readJson(c);
+      return c.json(await call(api, c, "importSchemas", { schemas, replace }));
+    }),
+  );
 
-  app.put("/v1/schemas/:aggregate", guard, async (c) => {
-    const body = readJson(c);
-    if (!isObject(body)) throw invalid("a schema must be a JSON object");
-    const { aggregate } = withAggregate(c, { aggregate: body.aggregate });
-    return c.json(await call(api, c, "putSchema", { aggregate, schema: body }));
-  });
+  app.put(
+    "/v1/schemas/:aggregate",
+    guarded(async (c) => {
+      const body = readJson(c);
+      if (!isObject(body)) throw invalid("a schema must be a JSON object");
+      const { aggregate } = withAggregate(c, { aggregate: body.aggregate });
+      return c.json(await call(api, c, "putSchema", { aggregate, schema: body }));
+    }),
+  );
 
-  app.patch("/v1/schemas/:aggregate", guard, async (c) => {
-    const aggregate = c.req.param("aggregate");
-    return c.json(await call(api, c, "alterSchema", { aggregate, changes: readBody(c) }));
-  });
+  app.patch(
+    "/v1/schemas/:aggregate",
+    guarded(async (c) => {
+      const aggregate = c.req.param("aggregate");
+      return c.json(await call(api, c, "alterSchema", { aggregate, changes: readBody(c) }));
+    }),
+  );
 
-  app.delete("/v1/schemas/:aggregate", guard, async (c) => {
-    return c.json(await call(api, c, "deleteSchema", { aggregate: c.req.param("aggregate") }));
-  });
+  app.delete(
+    "/v1/schemas/:aggregate",
+    guarded(async (c) => {
+      return c.json(await call(api, c, "deleteSchema", { aggregate: c.req.param("aggregate") }));
+    }),
+  );
 
-  app.post("/v1/schemas/:aggregate/events", guard, async (c) => {
-    return c.json(await call(api, c, "addSchemaEvents", withAggregate(c, readBody(c))));
-  });
+  app.post(
+    "/v1/schemas/:aggregate/events",
+    guarded(async (c) => {
+      return c.json(await call(api, c, "addSchemaEvents", withAggregate(c, readBody(c))));
+    }),
+  );
 
-  app.delete("/v1/schemas/:aggregate/events/:event", guard, async (c) => {
-    const input = { aggregate: c.req.param("aggregate"), event: c.req.param("event") };
-    return c.json(await call(api, c, "removeSchemaEvent", input));
-  });
+  app.delete(
+    "/v1/schemas/:aggregate/events/:event",
+    guarded(async (c) => {
+      const input = { aggregate: c.req.param("aggregate"), event: c.req.param("event") };
+      return c.json(await call(api, c, "removeSchemaEvent", input));
+    }),
+  );
 
-  app.post("/v1/schemas/:aggregate/events/:event/note", guard, async (c) => {
-    const body = readBody(c);
-    const unknown = Object.keys(body).filter((k) => k !== "note" && k !== "clear");
-    if (unknown.length > 0) {
-      throw invalid(
-        `the request body has unknown field ${JSON.stringify(unknown[0])}; expected note, clear`,
-      );
-    }
-    const clear = body.clear === true;
-    if (body.clear !== undefined && typeof body.clear !== "boolean") {
-      throw invalid("clear must be true or false");
-    }
-    const hasNote = body.note !== undefined && body.note !== null;
-    if (clear === hasNote) throw invalid('give either "note" or "clear": true');
-    const input = {
-      aggregate: c.req.param("aggregate"),
-      event: c.req.param("event"),
-      note: clear ? null : body.note,
-    };
-    return c.json(await call(api, c, "annotateSchemaEvent", input));
-  });
+  app.post(
+    "/v1/schemas/:aggregate/events/:event/note",
+    guarded(async (c) => {
+      const body = readBody(c);
+      const unknown = Object.keys(body).filter((k) => k !== "note" && k !== "clear");
+      if (unknown.length > 0) {
+        throw invalid(
+          `the request body has unknown field ${JSON.stringify(unknown[0])}; expected note, clear`,
+        );
+      }
+      const clear = body.clear === true;
+      if (body.clear !== undefined && typeof body.clear !== "boolean") {
+        throw invalid("clear must be true or false");
+      }
+      const hasNote = body.note !== undefined && body.note !== null;
+      if (clear === hasNote) throw invalid('give either "note" or "clear": true');
+      const input = {
+        aggregate: c.req.param("aggregate"),
+        event: c.req.param("event"),
+        note: clear ? null : body.note,
+      };
+      return c.json(await call(api, c, "annotateSchemaEvent", input));
+    }),
+  );
 }

@@ -12,21 +12,31 @@ import { eventBody } from "./events.ts";
  *
  * @example
  * ```ts
+ * import type { App, RouteDeps } from "../deps.ts";
  * declare const app: App;
  * declare const deps: RouteDeps;
  * registerStagingRoutes(app, deps);
  * ```
  */
 export function registerStagingRoutes(app: App, deps: RouteDeps): void {
-  const { api, guard } = deps;
-  app.get("/v1/staged", guard, async (c) => {
-    return pageResponse(c, await call(api, c, "listStaged", queryNumbers(c, ["skip", "take"])));
-  });
-  app.post("/v1/staged", guard, async (c) => {
-    const input = eventBody(readBody(c), "the request body");
-    return c.json(await call(api, c, "stageEvent", input), 201);
-  });
-  app.post("/v1/staged/commit", guard, async (c) => {
-    return c.json(await call(api, c, "commitStaged", readBody(c, true)));
-  });
+  const { api, guarded } = deps;
+  app.get(
+    "/v1/staged",
+    guarded(async (c) => {
+      return pageResponse(c, await call(api, c, "listStaged", queryNumbers(c, ["skip", "take"])));
+    }),
+  );
+  app.post(
+    "/v1/staged",
+    guarded(async (c) => {
+      const input = eventBody(readBody(c), "the request body");
+      return c.json(await call(api, c, "stageEvent", input), 201);
+    }),
+  );
+  app.post(
+    "/v1/staged/commit",
+    guarded(async (c) => {
+      return c.json(await call(api, c, "commitStaged", readBody(c, true)));
+    }),
+  );
 }

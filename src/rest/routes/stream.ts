@@ -14,28 +14,35 @@ import { eventStream } from "../sse.ts";
  *
  * @example
  * ```ts
+ * import type { App, RouteDeps } from "../deps.ts";
  * declare const app: App;
  * declare const deps: RouteDeps;
  * registerStreamRoutes(app, deps);
  * ```
  */
 export function registerStreamRoutes(app: App, deps: RouteDeps): void {
-  const { api, guard, stream, signal } = deps;
+  const { api, guarded, stream, signal } = deps;
 
-  app.get("/v1/events/stream", guard, async (c) => {
-    const lastEventId = c.req.header("Last-Event-ID");
-    const from = c.req.query("from");
-    let after: number | undefined;
-    if (lastEventId !== undefined) after = parseCount(lastEventId, "the Last-Event-ID header");
-    else if (from !== undefined) after = parseCount(from, "query parameter from");
-    if (signal?.aborted) throw new DbxError("unavailable", "the server is shutting down");
-    const subscription = await api.subscribe(c.get("caller"), after === undefined ? {} : { after });
-    return new Response(eventStream(subscription, stream, signal), {
-      headers: {
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache",
-        "x-accel-buffering": "no",
-      },
-    });
-  });
+  app.get(
+    "/v1/events/stream",
+    guarded(async (c) => {
+      const lastEventId = c.req.header("Last-Event-ID");
+      const from = c.req.query("from");
+      let after: number | undefined;
+      if (lastEventId !== undefined) after = parseCount(lastEventId, "the Last-Event-ID header");
+      else if (from !== undefined) after = parseCount(from, "query parameter from");
+      if (signal?.aborted) throw new DbxError("unavailable", "the server is shutting down");
+      const subscription = await api.subscribe(
+        c.get("caller"),
+        after === undefined ? {} : { after },
+      );
+      return new Response(eventStream(subscription, stream, signal), {
+        headers: {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+          "x-accel-buffering": "no",
+        },
+      });
+    }),
+  );
 }

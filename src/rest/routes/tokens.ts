@@ -12,21 +12,31 @@ import { readBody } from "../params.ts";
  *
  * @example
  * ```ts
+ * import type { App, RouteDeps } from "../deps.ts";
  * declare const app: App;
  * declare const deps: RouteDeps;
  * registerTokenRoutes(app, deps);
  * ```
  */
 export function registerTokenRoutes(app: App, deps: RouteDeps): void {
-  const { api, guard } = deps;
-  app.get("/v1/tokens", guard, async (c) => c.json(await call(api, c, "listTokens", {})));
-  app.post("/v1/tokens", guard, async (c) => {
-    return c.json(await call(api, c, "generateToken", readBody(c)), 201);
-  });
-  app.post("/v1/tokens/revoke", guard, async (c) => {
-    return c.json(await call(api, c, "revokeToken", readBody(c)));
-  });
-  app.post("/v1/tokens/refresh", guard, async (c) => {
-    return c.json(await call(api, c, "refreshToken", readBody(c)));
-  });
+  const { api, guarded } = deps;
+  app.get("/v1/tokens", guarded(async (c) => c.json(await call(api, c, "listTokens", {}))));
+  app.post(
+    "/v1/tokens",
+    guarded(async (c) => {
+      return c.json(await call(api, c, "generateToken", readBody(c)), 201);
+    }),
+  );
+  app.post(
+    "/v1/tokens/revoke",
+    guarded(async (c) => {
+      return c.json(await call(api, c, "revokeToken", readBody(c)));
+    }),
+  );
+  app.post(
+    "/v1/tokens/refresh",
+    guarded(async (c) => {
+      return c.json(await call(api, c, "refreshToken", readBody(c)));
+    }),
+  );
 }
