@@ -5,7 +5,7 @@
  */
 /// <reference lib="deno.worker" />
 import { connectApiOverPort } from "../api/port/connect.ts";
-import { errorData } from "../errors.ts";
+import { DbxError, errorData } from "../errors.ts";
 import { createRestApp } from "../rest/app.ts";
 import type { StreamSettings } from "../rest/deps.ts";
 import { listen, type Listener } from "./listener.ts";
@@ -50,6 +50,10 @@ self.onmessage = async (event: MessageEvent) => {
       });
       report({ type: "listening", port: listener.port });
     } catch (err) {
+      // The report carries only what is safe to show; the log gets what went wrong.
+      if (!(err instanceof DbxError)) {
+        console.error("error: an HTTP worker could not start:", (err as Error)?.stack ?? err);
+      }
       report({ type: "failed", error: errorData(err) });
     }
   } else if (message.type === "shutdown") {

@@ -30,6 +30,8 @@ export interface PidInfo {
   restrict: RestrictMode;
   /** Surfaces being served, e.g. ["rest"]. */
   api: string[];
+  /** HTTP worker isolates (0: HTTP on the engine thread); absent in files of older servers. */
+  http_workers?: number;
 }
 
 /** What the PID file says about a data directory. */
@@ -101,7 +103,9 @@ export async function readPidFile(dataDir: string): Promise<PidInfo | null | und
       Number.isInteger(raw.port) && raw.port > 0 && raw.port <= 65_535 &&
       typeof raw.started_at === "string" &&
       ["off", "default", "strict"].includes(raw.restrict) &&
-      Array.isArray(raw.api) && raw.api.every((a: unknown) => typeof a === "string");
+      Array.isArray(raw.api) && raw.api.every((a: unknown) => typeof a === "string") &&
+      (raw.http_workers === undefined ||
+        (Number.isSafeInteger(raw.http_workers) && raw.http_workers >= 0));
     return ok ? raw as PidInfo : null;
   } catch {
     return null;

@@ -151,6 +151,7 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
       started_at: startedAt.toISOString(),
       restrict: options.config.restrict,
       api: options.api,
+      http_workers: server.httpWorkers,
     });
   } catch (err) {
     await server.shutdown();

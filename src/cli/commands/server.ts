@@ -233,6 +233,7 @@ async function status(o: CommonOptions & { json?: boolean }): Promise<void> {
       uptime_seconds: uptime,
       restrict: info.restrict,
       api: info.api,
+      http_workers: info.http_workers ?? 0,
       data_dir: dataDir,
       log: logFilePath(dataDir),
     });
@@ -245,6 +246,10 @@ async function status(o: CommonOptions & { json?: boolean }): Promise<void> {
     ["uptime", `${formatUptime(uptime)} (since ${info.started_at})`],
     ["restrict", `${info.restrict} (${RESTRICT_MEANING[info.restrict]})`],
     ["api", info.api.join(", ")],
+    [
+      "http",
+      info.http_workers ? `${info.http_workers} worker isolates` : "on the engine thread",
+    ],
     ["responding", responding ? "yes" : "no (GET /health did not answer)"],
     ["data dir", dataDir],
     ["log", logFilePath(dataDir)],
