@@ -72,32 +72,51 @@ export function createApi(node: Node, options: ApiOptions = {}): Api {
   const access = node.access;
   const engine = () => node.engine();
 
+  /** Authenticate → check the input → check the scope → report the use → run. */
+  async function run(caller: Caller, name: OperationName, raw: unknown): Promise<unknown> {
+    // deno-lint-ignore no-explicit-any
+    const spec = CATALOGUE[name] as any;
+    const who = await access.authenticate(caller);
+    const input = spec.check(raw, node);
+    const scope = spec.scope;
+    // A caller with every action on every resource needs no per-resource check.
+    if (scope.action !== null && !who.unrestricted) {
+      const resources: readonly string[] = scope.resources === "filtered"
+        ? []
+        : scope.resources(input, node);
+      if (resources.length === 0) access.permitSome(who, scope.action);
+      for (const resource of resources) access.permit(who, scope.action, resource);
+    }
+    access.used(who);
+    const ctx: OperationContext = {
+      node,
+      who,
+      engine,
+      permit: (action, resource) => access.permit(who, action, resource),
+    };
+    return await spec.run(ctx, input);
+  }
+
   return {
-    async call(caller, name, raw) {
+    call<N extends OperationName>(
+      caller: Caller,
+      name: N,
+      raw: OperationInput<N>,
+    ): Promise<OperationResult<N>> {
       if (typeof name !== "string" || !Object.hasOwn(CATALOGUE, name)) {
-        throw new DbxError("invalid_input", `unknown operation ${JSON.stringify(name)}`);
+        return Promise.reject(
+          new DbxError("invalid_input", `unknown operation ${JSON.stringify(name)}`),
+        );
       }
-      // deno-lint-ignore no-explicit-any
-      const spec = CATALOGUE[name] as any;
-      const who = await access.authenticate(caller);
-      const input = spec.check(raw, node);
-      const scope = spec.scope;
-      // A caller with every action on every resource needs no per-resource check.
-      if (scope.action !== null && !who.unrestricted) {
-        const resources: readonly string[] = scope.resources === "filtered"
-          ? []
-          : scope.resources(input, node);
-        if (resources.length === 0) access.permitSome(who, scope.action);
-        for (const resource of resources) access.permit(who, scope.action, resource);
+      // The input is taken when the call is made, as over a port or a wire: what the caller
+      // does with its objects afterwards changes nothing.
+      let copy: unknown;
+      try {
+        copy = structuredClone(raw);
+      } catch {
+        return Promise.reject(new DbxError("invalid_input", "the input is not plain data"));
       }
-      access.used(who);
-      const ctx: OperationContext = {
-        node,
-        who,
-        engine,
-        permit: (action, resource) => access.permit(who, action, resource),
-      };
-      return await spec.run(ctx, input);
+      return run(caller, name, copy) as Promise<OperationResult<N>>;
     },
 
     async subscribe(caller, raw) {
@@ -113,23 +132,31 @@ export function createApi(node: Node, options: ApiOptions = {}): Api {
         filter: everything ? undefined : { resources: who.scope.resources },
       });
       // The caller is checked again around every wait: an expired or revoked token ends
-      // the subscription before anything committed after that is handed out.
+      // the subscription before anything committed after that is handed out. An ended
+      // subscription stays ended (null), whatever ended it.
+      let ended = false;
       const stillValid = async () => {
         try {
           await access.authenticate(caller);
         } catch (err) {
+          ended = true;
           feed.close();
           throw err;
         }
       };
       return {
         async next(waitMs) {
+          if (ended) return null;
           await stillValid();
           const records = await feed.next(waitMs);
-          if (records !== null && records.length > 0) await stillValid();
+          if (records === null) ended = true;
+          else if (records.length > 0) await stillValid();
           return records;
         },
-        close: () => feed.close(),
+        close: () => {
+          ended = true;
+          feed.close();
+        },
       };
     },
   };

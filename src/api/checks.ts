@@ -5,6 +5,9 @@
  */
 import { DbxError } from "../errors.ts";
 
+// The name rules (SPEC §2), for clients that must check a name before it goes into a URL.
+export { validateName as checkName } from "../engine/names.ts";
+
 /** A JSON object. */
 export type JsonObject = Record<string, unknown>;
 

@@ -9,11 +9,13 @@
  */
 import type { Api, Subscription } from "../api/api.ts";
 import type { Caller } from "../api/caller.ts";
+import { checkName } from "../api/checks.ts";
 import type {
   EventRecord,
   OperationInput,
   OperationName,
   OperationResult,
+  SubscribeInput,
 } from "../api/operations.ts";
 import { DbxError, fromErrorData, isErrorCode } from "../errors.ts";
 import { codeForStatus } from "../rest/status.ts";
@@ -28,21 +30,31 @@ export interface HttpApiOptions {
 
 type Input = Record<string, unknown>;
 
-/** How one operation travels: method, path, query and body from the input; the result. */
+/**
+ * How one operation travels. `path` names the fields it puts into the URL path (each checked
+ * as a name first: an empty name or a dot segment cannot travel in a path); `body` maps the
+ * fields it sends as the body (default for POST/PUT/PATCH: every field left); every other
+ * field goes into the query string, so the server sees (and refuses) what it does not know.
+ */
 interface Route {
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-  path(input: Input): string;
-  query?: readonly string[];
-  body?(input: Input): unknown;
+  path: (string | [field: string, what: string])[];
+  body?: { fields: string[]; build(input: Input): unknown };
   result?(json: unknown, response: Response): unknown;
 }
 
-const seg = (value: unknown) => encodeURIComponent(String(value ?? ""));
-const aggregate = (i: Input) => `/v1/aggregates/${seg(i.aggregate_type)}/${seg(i.aggregate_id)}`;
-const schema = (i: Input) => `/v1/schemas/${seg(i.aggregate)}`;
-/** The body without the fields the path carries. */
-const without = (...fields: string[]) => (i: Input) =>
-  Object.fromEntries(Object.entries(i).filter(([k]) => !fields.includes(k)));
+const AGGREGATE: Route["path"] = [
+  "v1",
+  "aggregates",
+  ["aggregate_type", "aggregate type"],
+  ["aggregate_id", "aggregate id"],
+];
+const SCHEMA: Route["path"] = ["v1", "schemas", ["aggregate", "aggregate type"]];
+const EVENT_NAME: [string, string] = ["event", "event type"];
+
+/** A body of one field of the input. */
+const only = (field: string, build = (i: Input) => i[field]) => ({ fields: [field], build });
+
 const page = (json: unknown, response: Response) => {
   const next = nextSkip(response.headers.get("link"));
   return next === undefined ? { items: json } : { items: json, next };
@@ -53,90 +65,68 @@ const created = (field: string) => (json: unknown, response: Response) =>
     : { events: (json as { events: unknown }).events, created: response.status === 201 };
 
 const ROUTES: Record<OperationName, Route> = {
-  describeCaller: { method: "GET", path: () => "/v1/whoami" },
-  appendEvent: {
-    method: "POST",
-    path: () => "/v1/events",
-    body: (i) => i,
-    result: created("event"),
-  },
-  appendEvents: {
-    method: "POST",
-    path: () => "/v1/events/batch",
-    body: (i) => ({ events: i.events }),
-    result: created("events"),
-  },
-  listAggregates: {
-    method: "GET",
-    path: () => "/v1/aggregates",
-    query: ["skip", "take", "aggregate_type", "include_state"],
-    result: page,
-  },
-  getAggregate: { method: "GET", path: aggregate, query: ["version"] },
-  listEvents: {
-    method: "GET",
-    path: (i) => `${aggregate(i)}/events`,
-    query: ["skip", "take"],
-    result: page,
-  },
-  recentEvents: { method: "GET", path: (i) => `${aggregate(i)}/events/recent`, query: ["take"] },
-  verifyAggregate: { method: "GET", path: (i) => `${aggregate(i)}/verify` },
-  inclusionProof: {
-    method: "GET",
-    path: (i) => `${aggregate(i)}/proof/inclusion`,
-    query: ["version", "tree_size"],
-  },
-  consistencyProof: {
-    method: "GET",
-    path: (i) => `${aggregate(i)}/proof/consistency`,
-    query: ["from", "to"],
-  },
-  snapshotAggregate: {
-    method: "POST",
-    path: (i) => `${aggregate(i)}/snapshot`,
-    body: without("aggregate_type", "aggregate_id"),
-  },
-  archiveAggregate: {
-    method: "POST",
-    path: (i) => `${aggregate(i)}/archive`,
-    body: without("aggregate_type", "aggregate_id"),
-  },
-  restoreAggregate: {
-    method: "POST",
-    path: (i) => `${aggregate(i)}/restore`,
-    body: without("aggregate_type", "aggregate_id"),
-  },
-  removeAggregate: { method: "DELETE", path: aggregate },
-  stageEvent: { method: "POST", path: () => "/v1/staged", body: (i) => i },
-  listStaged: { method: "GET", path: () => "/v1/staged", query: ["skip", "take"], result: page },
-  commitStaged: { method: "POST", path: () => "/v1/staged/commit", body: (i) => i },
-  listSchemas: { method: "GET", path: () => "/v1/schemas" },
-  getSchema: { method: "GET", path: schema },
-  createSchema: { method: "POST", path: () => "/v1/schemas", body: (i) => i },
-  putSchema: { method: "PUT", path: schema, body: (i) => i.schema },
-  alterSchema: { method: "PATCH", path: schema, body: (i) => i.changes ?? {} },
-  deleteSchema: { method: "DELETE", path: schema },
-  addSchemaEvents: {
-    method: "POST",
-    path: (i) => `${schema(i)}/events`,
-    body: (i) => ({ events: i.events }),
-  },
-  removeSchemaEvent: { method: "DELETE", path: (i) => `${schema(i)}/events/${seg(i.event)}` },
+  describeCaller: { method: "GET", path: ["v1", "whoami"] },
+  appendEvent: { method: "POST", path: ["v1", "events"], result: created("event") },
+  appendEvents: { method: "POST", path: ["v1", "events", "batch"], result: created("events") },
+  listAggregates: { method: "GET", path: ["v1", "aggregates"], result: page },
+  getAggregate: { method: "GET", path: AGGREGATE },
+  listEvents: { method: "GET", path: [...AGGREGATE, "events"], result: page },
+  recentEvents: { method: "GET", path: [...AGGREGATE, "events", "recent"] },
+  verifyAggregate: { method: "GET", path: [...AGGREGATE, "verify"] },
+  inclusionProof: { method: "GET", path: [...AGGREGATE, "proof", "inclusion"] },
+  consistencyProof: { method: "GET", path: [...AGGREGATE, "proof", "consistency"] },
+  snapshotAggregate: { method: "POST", path: [...AGGREGATE, "snapshot"] },
+  archiveAggregate: { method: "POST", path: [...AGGREGATE, "archive"] },
+  restoreAggregate: { method: "POST", path: [...AGGREGATE, "restore"] },
+  removeAggregate: { method: "DELETE", path: AGGREGATE },
+  stageEvent: { method: "POST", path: ["v1", "staged"] },
+  listStaged: { method: "GET", path: ["v1", "staged"], result: page },
+  commitStaged: { method: "POST", path: ["v1", "staged", "commit"] },
+  listSchemas: { method: "GET", path: ["v1", "schemas"] },
+  getSchema: { method: "GET", path: SCHEMA },
+  createSchema: { method: "POST", path: ["v1", "schemas"] },
+  putSchema: { method: "PUT", path: SCHEMA, body: only("schema") },
+  alterSchema: { method: "PATCH", path: SCHEMA, body: only("changes", (i) => i.changes ?? {}) },
+  deleteSchema: { method: "DELETE", path: SCHEMA },
+  addSchemaEvents: { method: "POST", path: [...SCHEMA, "events"] },
+  removeSchemaEvent: { method: "DELETE", path: [...SCHEMA, "events", EVENT_NAME] },
   annotateSchemaEvent: {
     method: "POST",
-    path: (i) => `${schema(i)}/events/${seg(i.event)}/note`,
-    body: (i) => (i.note === null ? { clear: true } : { note: i.note }),
+    path: [...SCHEMA, "events", EVENT_NAME, "note"],
+    body: only("note", (i) => (i.note === null ? { clear: true } : { note: i.note })),
   },
-  importSchemas: {
-    method: "POST",
-    path: (i) => (i.replace ? "/v1/schemas/import?replace=true" : "/v1/schemas/import"),
-    body: (i) => i.schemas,
-  },
-  listTokens: { method: "GET", path: () => "/v1/tokens" },
-  generateToken: { method: "POST", path: () => "/v1/tokens", body: (i) => i },
-  revokeToken: { method: "POST", path: () => "/v1/tokens/revoke", body: (i) => i },
-  refreshToken: { method: "POST", path: () => "/v1/tokens/refresh", body: (i) => i },
+  importSchemas: { method: "POST", path: ["v1", "schemas", "import"], body: only("schemas") },
+  listTokens: { method: "GET", path: ["v1", "tokens"] },
+  generateToken: { method: "POST", path: ["v1", "tokens"] },
+  revokeToken: { method: "POST", path: ["v1", "tokens", "revoke"] },
+  refreshToken: { method: "POST", path: ["v1", "tokens", "refresh"] },
 };
+
+/** The request an operation's input becomes: path, query string and body. */
+function requestOf(route: Route, input: Input): { path: string; body?: unknown } {
+  const left = new Map(Object.entries(input).filter(([, v]) => v !== undefined));
+  const segments = route.path.map((part) => {
+    if (typeof part === "string") return part;
+    const [field, what] = part;
+    left.delete(field);
+    return encodeURIComponent(checkName(what, input[field]));
+  });
+  let body: unknown = undefined;
+  if (route.body) {
+    body = route.body.build(input);
+    for (const field of route.body.fields) left.delete(field);
+  } else if (route.method !== "GET" && route.method !== "DELETE") {
+    body = Object.fromEntries(left);
+    left.clear();
+  }
+  const query = new URLSearchParams();
+  for (const [key, value] of left) {
+    if (value === null || value === false) continue;
+    query.set(key, typeof value === "object" ? JSON.stringify(value) : String(value));
+  }
+  const text = query.toString();
+  return { path: "/" + segments.join("/") + (text ? `?${text}` : ""), body };
+}
 
 /** The `skip` of the `rel="next"` link of a Link header, if any. */
 function nextSkip(link: string | null): number | undefined {
@@ -183,28 +173,19 @@ export class HttpApi implements Api {
   ): Promise<OperationResult<N>> {
     const route = Object.hasOwn(ROUTES, name) ? ROUTES[name] : undefined;
     if (!route) throw new DbxError("invalid_input", `unknown operation ${JSON.stringify(name)}`);
-    const i = (input ?? {}) as Input;
-    let path = route.path(i);
-    if (route.query) {
-      const params = new URLSearchParams();
-      for (const key of route.query) {
-        const value = i[key];
-        if (value !== undefined && value !== null && value !== false) {
-          params.set(key, String(value));
-        }
-      }
-      const text = params.toString();
-      if (text) path += (path.includes("?") ? "&" : "?") + text;
-    }
-    const body = route.body?.(i);
+    const { path, body } = requestOf(route, (input ?? {}) as Input);
     const response = await this.#fetch(route.method, path, bearer(caller), body);
     const json = await this.#read(response, route.method, path);
     return (route.result ? route.result(json, response) : json) as OperationResult<N>;
   }
 
-  async subscribe(caller: Caller, input: { after?: number }): Promise<Subscription> {
-    const after = input?.after;
-    const path = after === undefined ? "/v1/events/stream" : `/v1/events/stream?from=${after}`;
+  async subscribe(caller: Caller, input: SubscribeInput): Promise<Subscription> {
+    // `after` is REST's `from`; anything else goes along for the server to refuse.
+    const { after, ...rest } = (input ?? {}) as Input;
+    const { path } = requestOf(
+      { method: "GET", path: ["v1", "events", "stream"] },
+      after === undefined ? rest : { ...rest, from: after },
+    );
     const controller = new AbortController();
     let response: Response;
     try {

@@ -27,6 +27,10 @@ export function validateName(what: string, value: unknown): string {
   if (CONTROL.test(value)) {
     throw new DbxError("invalid_input", `${what} contains a control character`);
   }
+  // A URL path can never carry these: clients would reach another resource instead.
+  if (value === "." || value === "..") {
+    throw new DbxError("invalid_input", `${what} must not be "." or ".."`);
+  }
   return value;
 }
 

@@ -26,6 +26,7 @@ import {
 import { fromHex, hashBytes, toHex } from "../integrity/sha256.ts";
 import type { BatchOp, Storage } from "../store/storage.ts";
 import { ByteSlab } from "../util/byte_slab.ts";
+import { deepFreeze } from "../util/deep_freeze.ts";
 import { LruMap } from "../util/lru_map.ts";
 import {
   decodeEvent,
@@ -612,12 +613,17 @@ export class Writer {
         results.push(decision.record);
         continue;
       }
-      const { version, payload, payloadJson } = decision;
+      const { version, payloadJson } = decision;
+      // The record owns its payload, parsed from the very text that is hashed and stored: it
+      // shares nothing with the caller's input, and it is frozen below because the caches,
+      // the feed's subscribers and the caller all hold the same record.
+      const payload = JSON.parse(payloadJson) as Record<string, unknown>;
       position += 1;
+      const issuedBy = options.issued_by;
       const metadata: EventRecord["metadata"] = {
         event_id: input.event_id ?? crypto.randomUUID(),
         created_at: now,
-        issued_by: options.issued_by ?? null,
+        issued_by: issuedBy ? { group: issuedBy.group, user: issuedBy.user } : null,
       };
       if (input.note !== undefined) metadata.note = input.note;
       const partial = {
@@ -632,7 +638,7 @@ export class Writer {
       const hash = hashWithPayload(partial, payloadJson);
       const frontier = appendLeaf(head.frontier, leafHash(hashBytes(hash)));
       const root = toHex(frontierRoot(frontier));
-      const record: EventRecord = { ...partial, hash, merkle_root: root, position };
+      const record: EventRecord = deepFreeze({ ...partial, hash, merkle_root: root, position });
 
       const eKey = partKeys.event(head.part, version);
       ops.push({

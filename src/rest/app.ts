@@ -15,6 +15,7 @@ import { call } from "./call.ts";
 import type { RouteDeps, RouteHandler, StreamSettings } from "./deps.ts";
 import { handleError, jsonError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
+import { queryInput } from "./params.ts";
 import { registerAggregateRoutes } from "./routes/aggregates.ts";
 import { registerEventRoutes } from "./routes/events.ts";
 import { registerSchemaRoutes } from "./routes/schemas.ts";
@@ -73,7 +74,10 @@ export function createRestApp(options: RestOptions): Hono<AppEnv> {
   };
 
   app.get("/health", (c) => c.json({ status: "ok" }));
-  app.get("/v1/whoami", guarded(async (c) => c.json(await call(api, c, "describeCaller", {}))));
+  app.get(
+    "/v1/whoami",
+    guarded(async (c) => c.json(await call(api, c, "describeCaller", queryInput(c)))),
+  );
   app.get(
     "/openapi.json",
     guarded(async (c) => {

@@ -101,18 +101,15 @@ export function queryInteger(c: Context, name: string, fallback?: number): numbe
 }
 
 /**
- * A boolean query parameter: absent, "", "false" and "0" are false; "true" and "1" true.
+ * A boolean query parameter: "", "false" and "0" are false; "true" and "1" true.
  *
  * @example
  * ```ts
- * import type { Context } from "hono";
- * declare const c: Context;
- * queryFlag(c, "replace"); // ?replace=true -> true
+ * parseFlag("true", "replace"); // true
  * ```
  */
-export function queryFlag(c: Context, name: string): boolean {
-  const text = c.req.query(name);
-  if (text === undefined || text === "" || text === "false" || text === "0") return false;
+export function parseFlag(text: string, name: string): boolean {
+  if (text === "" || text === "false" || text === "0") return false;
   if (text === "true" || text === "1") return true;
   throw invalid(`query parameter ${name} must be true or false`);
 }
@@ -151,20 +148,51 @@ export function aggregatePath(c: Context): { aggregate_type: string; aggregate_i
 }
 
 /**
- * Only the query parameters that were given, as an API input object.
+ * The request's query parameters as API input: those in `numbers` parsed as non-negative
+ * integers, those in `flags` as booleans, any other passed on as text, so that the API refuses
+ * what it does not know exactly as it refuses an unknown body field.
  *
  * @example
  * ```ts
  * import type { Context } from "hono";
  * declare const c: Context;
- * queryNumbers(c, ["skip", "take"]); // ?take=5 -> { take: 5 }
+ * queryInput(c, ["skip", "take"]); // ?take=5 -> { take: 5 }; ?tkae=5 -> { tkae: "5" } (refused)
  * ```
  */
-export function queryNumbers(c: Context, names: readonly string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const name of names) {
-    const value = queryInteger(c, name);
-    if (value !== undefined) out[name] = value;
+export function queryInput(
+  c: Context,
+  numbers: readonly string[] = [],
+  flags: readonly string[] = [],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, text] of new URL(c.req.url).searchParams) {
+    if (Object.hasOwn(out, name)) throw invalid(`query parameter ${name} is given twice`);
+    if (numbers.includes(name)) out[name] = parseCount(text, `query parameter ${name}`);
+    else if (flags.includes(name)) out[name] = parseFlag(text, name);
+    else out[name] = text;
+  }
+  return out;
+}
+
+/**
+ * API input from the parts of a request (query, body, path); a field given by two parts is
+ * refused rather than one silently winning.
+ *
+ * @example
+ * ```ts
+ * merge({ take: 5 }, { aggregate_type: "a", aggregate_id: "b" });
+ * // { take: 5, aggregate_type: "a", aggregate_id: "b" }
+ * ```
+ */
+export function merge(...parts: Record<string, unknown>[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const part of parts) {
+    for (const [key, value] of Object.entries(part)) {
+      if (Object.hasOwn(out, key)) {
+        throw invalid(`${key} is given twice (in the path, the query or the body)`);
+      }
+      out[key] = value;
+    }
   }
   return out;
 }

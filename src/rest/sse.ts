@@ -59,7 +59,11 @@ export function eventStream(
   signal?: AbortSignal,
 ): ReadableStream<Uint8Array> {
   let lastWrite = Date.now();
-  const close = () => subscription.close();
+  let closed = false;
+  const close = () => {
+    closed = true;
+    subscription.close();
+  };
   signal?.addEventListener("abort", close, { once: true });
   if (signal?.aborted) close();
 
@@ -95,6 +99,15 @@ export function eventStream(
       try {
         await pull(controller);
       } catch (err) {
+        // A stream the client or the shutdown already closed has nobody left to tell.
+        if (closed) {
+          try {
+            controller.close();
+          } catch {
+            // Cancelled by the client: already closed.
+          }
+          return;
+        }
         if (HTTP_STATUS[errorData(err).code] >= 500) {
           console.error(
             "error: the event stream failed:",

@@ -3,6 +3,7 @@
  * implementation. Adding an operation means one entry here (and its types in
  * `../operations.ts`); every surface then reaches it through the same executor.
  */
+import { checkObject } from "../checks.ts";
 import type { OperationName } from "../operations.ts";
 import { aggregateOperations } from "./aggregates.ts";
 import { eventOperations } from "./events.ts";
@@ -17,7 +18,7 @@ export type { OperationContext, OperationSpec, ScopeRule } from "./spec.ts";
 export const CATALOGUE: Operations<OperationName> = {
   describeCaller: {
     scope: { action: null },
-    check: () => ({}),
+    check: (raw) => checkObject(raw ?? {}, [], "the input") as Record<string, never>,
     run: ({ node, who }) => Promise.resolve(node.access.describe(who)),
   },
   ...eventOperations,

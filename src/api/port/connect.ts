@@ -58,7 +58,16 @@ export function connectApiOverPort(port: PortLike): PortApi {
   (port as { start?: () => void }).start?.();
 
   return {
-    call: (caller, name, input) => request({ kind: "call", caller, name, input }),
+    // The input is taken when the call is made (the batch is posted a moment later).
+    call: (caller, name, input) => {
+      let copy: unknown;
+      try {
+        copy = structuredClone(input);
+      } catch {
+        return Promise.reject(new DbxError("invalid_input", "the input is not plain data"));
+      }
+      return request({ kind: "call", caller, name, input: copy });
+    },
     async subscribe(caller, input): Promise<Subscription> {
       const id = await request<number>({ kind: "subscribe", caller, input });
       let ended = false;

@@ -4,15 +4,7 @@
  */
 import { call } from "../call.ts";
 import type { App, RouteDeps } from "../deps.ts";
-import {
-  aggregatePath,
-  pageResponse,
-  queryFlag,
-  queryInteger,
-  queryNumbers,
-  readBody,
-  withPath,
-} from "../params.ts";
+import { aggregatePath, merge, pageResponse, queryInput, readBody, withPath } from "../params.ts";
 
 /**
  * Register the aggregate routes.
@@ -27,23 +19,19 @@ import {
  */
 export function registerAggregateRoutes(app: App, deps: RouteDeps): void {
   const { api, guarded } = deps;
+  const PAGE = ["skip", "take"];
 
   app.get(
     "/v1/aggregates",
-    guarded(async (c) => {
-      const input: Record<string, unknown> = queryNumbers(c, ["skip", "take"]);
-      const type = c.req.query("aggregate_type");
-      if (type !== undefined) input.aggregate_type = type;
-      if (queryFlag(c, "include_state")) input.include_state = true;
-      return pageResponse(c, await call(api, c, "listAggregates", input));
-    }),
+    guarded(async (c) =>
+      pageResponse(c, await call(api, c, "listAggregates", queryInput(c, PAGE, ["include_state"])))
+    ),
   );
 
   app.get(
     "/v1/aggregates/:aggregate_type/:aggregate_id",
     guarded(async (c) => {
-      const version = queryInteger(c, "version");
-      const input = version === undefined ? aggregatePath(c) : { ...aggregatePath(c), version };
+      const input = merge(queryInput(c, ["version"]), aggregatePath(c));
       return c.json(await call(api, c, "getAggregate", input));
     }),
   );
@@ -51,7 +39,7 @@ export function registerAggregateRoutes(app: App, deps: RouteDeps): void {
   app.get(
     "/v1/aggregates/:aggregate_type/:aggregate_id/events",
     guarded(async (c) => {
-      const input = { ...aggregatePath(c), ...queryNumbers(c, ["skip", "take"]) };
+      const input = merge(queryInput(c, PAGE), aggregatePath(c));
       return pageResponse(c, await call(api, c, "listEvents", input));
     }),
   );
@@ -59,7 +47,7 @@ export function registerAggregateRoutes(app: App, deps: RouteDeps): void {
   app.get(
     "/v1/aggregates/:aggregate_type/:aggregate_id/events/recent",
     guarded(async (c) => {
-      const input = { ...aggregatePath(c), ...queryNumbers(c, ["take"]) };
+      const input = merge(queryInput(c, ["take"]), aggregatePath(c));
       return c.json(await call(api, c, "recentEvents", input));
     }),
   );
@@ -67,14 +55,15 @@ export function registerAggregateRoutes(app: App, deps: RouteDeps): void {
   app.get(
     "/v1/aggregates/:aggregate_type/:aggregate_id/verify",
     guarded(async (c) => {
-      return c.json(await call(api, c, "verifyAggregate", aggregatePath(c)));
+      const input = merge(queryInput(c), aggregatePath(c));
+      return c.json(await call(api, c, "verifyAggregate", input));
     }),
   );
 
   app.get(
     "/v1/aggregates/:aggregate_type/:aggregate_id/proof/inclusion",
     guarded(async (c) => {
-      const input = { ...aggregatePath(c), ...queryNumbers(c, ["version", "tree_size"]) };
+      const input = merge(queryInput(c, ["version", "tree_size"]), aggregatePath(c));
       return c.json(await call(api, c, "inclusionProof", input));
     }),
   );
@@ -82,7 +71,7 @@ export function registerAggregateRoutes(app: App, deps: RouteDeps): void {
   app.get(
     "/v1/aggregates/:aggregate_type/:aggregate_id/proof/consistency",
     guarded(async (c) => {
-      const input = { ...aggregatePath(c), ...queryNumbers(c, ["from", "to"]) };
+      const input = merge(queryInput(c, ["from", "to"]), aggregatePath(c));
       return c.json(await call(api, c, "consistencyProof", input));
     }),
   );
@@ -96,8 +85,8 @@ export function registerAggregateRoutes(app: App, deps: RouteDeps): void {
     app.post(
       `/v1/aggregates/:aggregate_type/:aggregate_id/${path}`,
       guarded(async (c) => {
-        const input = withPath(readBody(c, true), aggregatePath(c), "the request body");
-        return c.json(await call(api, c, op, input));
+        const body = withPath(readBody(c, true), aggregatePath(c), "the request body");
+        return c.json(await call(api, c, op, merge(queryInput(c), body)));
       }),
     );
   }
@@ -105,7 +94,8 @@ export function registerAggregateRoutes(app: App, deps: RouteDeps): void {
   app.delete(
     "/v1/aggregates/:aggregate_type/:aggregate_id",
     guarded(async (c) => {
-      return c.json(await call(api, c, "removeAggregate", aggregatePath(c)));
+      const input = merge(queryInput(c), aggregatePath(c));
+      return c.json(await call(api, c, "removeAggregate", input));
     }),
   );
 }

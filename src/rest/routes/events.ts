@@ -11,7 +11,7 @@ import { checkObject, isObject, type JsonObject } from "../../api/checks.ts";
 import { DbxError } from "../../errors.ts";
 import { call } from "../call.ts";
 import type { App, RouteDeps } from "../deps.ts";
-import { aggregatePath, readJson, withPath } from "../params.ts";
+import { aggregatePath, merge, queryInput, readJson, withPath } from "../params.ts";
 
 function invalid(message: string): DbxError {
   return new DbxError("invalid_input", message);
@@ -64,12 +64,8 @@ export function registerEventRoutes(app: App, deps: RouteDeps): void {
   app.post(
     "/v1/events",
     guarded(async (c) => {
-      const { event, created } = await call(
-        api,
-        c,
-        "appendEvent",
-        eventBody(readJson(c), "the request body"),
-      );
+      const input = merge(queryInput(c), eventBody(readJson(c), "the request body"));
+      const { event, created } = await call(api, c, "appendEvent", input);
       return c.json(event, created ? 201 : 200);
     }),
   );
@@ -77,8 +73,8 @@ export function registerEventRoutes(app: App, deps: RouteDeps): void {
   app.post(
     "/v1/aggregates/:aggregate_type/:aggregate_id/events",
     guarded(async (c) => {
-      const input = eventBody(readJson(c), "the request body", aggregatePath(c));
-      const { event, created } = await call(api, c, "appendEvent", input);
+      const body = eventBody(readJson(c), "the request body", aggregatePath(c));
+      const { event, created } = await call(api, c, "appendEvent", merge(queryInput(c), body));
       return c.json(event, created ? 201 : 200);
     }),
   );
@@ -89,11 +85,15 @@ export function registerEventRoutes(app: App, deps: RouteDeps): void {
       const body = readJson(c);
       let events: unknown;
       if (Array.isArray(body)) events = body;
-      else if (isObject(body)) events = checkObject(body, ["events"], "the request body").events;
+      else if (isObject(body)) events = body.events;
       if (!Array.isArray(events)) {
         throw invalid('the request body must be {"events": [...]} or a JSON array of events');
       }
-      const input = { events: events.map((raw, i) => eventBody(raw, `event ${i + 1}`)) };
+      // Other fields of the body go on to the API, which refuses what it does not know.
+      const input = merge(queryInput(c), {
+        ...(isObject(body) ? body : {}),
+        events: events.map((raw, i) => eventBody(raw, `event ${i + 1}`)),
+      });
       const result = await call(api, c, "appendEvents", input);
       return c.json({ events: result.events }, result.created ? 201 : 200);
     }),

@@ -8,7 +8,7 @@ import { DbxError } from "../../errors.ts";
 import type { AppEnv } from "../auth.ts";
 import { call } from "../call.ts";
 import type { App, RouteDeps } from "../deps.ts";
-import { queryFlag, readBody, readJson } from "../params.ts";
+import { merge, queryInput, readBody, readJson } from "../params.ts";
 
 function invalid(message: string): DbxError {
   return new DbxError("invalid_input", message);
@@ -36,29 +36,30 @@ function withAggregate(c: Context<AppEnv>, body: JsonObject): JsonObject {
  */
 export function registerSchemaRoutes(app: App, deps: RouteDeps): void {
   const { api, guarded } = deps;
+  const named = (c: Context<AppEnv>) => ({ aggregate: c.req.param("aggregate") });
 
-  app.get("/v1/schemas", guarded(async (c) => c.json(await call(api, c, "listSchemas", {}))));
+  app.get(
+    "/v1/schemas",
+    guarded(async (c) => c.json(await call(api, c, "listSchemas", queryInput(c)))),
+  );
 
   app.get(
     "/v1/schemas/:aggregate",
-    guarded(async (c) => {
-      return c.json(await call(api, c, "getSchema", { aggregate: c.req.param("aggregate") }));
-    }),
+    guarded(async (c) => c.json(await call(api, c, "getSchema", merge(queryInput(c), named(c))))),
   );
 
   app.post(
     "/v1/schemas",
-    guarded(async (c) => {
-      return c.json(await call(api, c, "createSchema", readBody(c)), 201);
-    }),
+    guarded(async (c) =>
+      c.json(await call(api, c, "createSchema", merge(queryInput(c), readBody(c))), 201)
+    ),
   );
 
   app.post(
     "/v1/schemas/import",
     guarded(async (c) => {
-      const replace = queryFlag(c, "replace");
-      const schemas = readJson(c);
-      return c.json(await call(api, c, "importSchemas", { schemas, replace }));
+      const input = merge(queryInput(c, [], ["replace"]), { schemas: readJson(c) });
+      return c.json(await call(api, c, "importSchemas", input));
     }),
   );
 
@@ -67,37 +68,39 @@ export function registerSchemaRoutes(app: App, deps: RouteDeps): void {
     guarded(async (c) => {
       const body = readJson(c);
       if (!isObject(body)) throw invalid("a schema must be a JSON object");
-      const { aggregate } = withAggregate(c, { aggregate: body.aggregate });
-      return c.json(await call(api, c, "putSchema", { aggregate, schema: body }));
+      withAggregate(c, { aggregate: body.aggregate });
+      const input = merge(queryInput(c), named(c), { schema: body });
+      return c.json(await call(api, c, "putSchema", input));
     }),
   );
 
   app.patch(
     "/v1/schemas/:aggregate",
     guarded(async (c) => {
-      const aggregate = c.req.param("aggregate");
-      return c.json(await call(api, c, "alterSchema", { aggregate, changes: readBody(c) }));
+      const input = merge(queryInput(c), named(c), { changes: readBody(c) });
+      return c.json(await call(api, c, "alterSchema", input));
     }),
   );
 
   app.delete(
     "/v1/schemas/:aggregate",
-    guarded(async (c) => {
-      return c.json(await call(api, c, "deleteSchema", { aggregate: c.req.param("aggregate") }));
-    }),
+    guarded(async (c) =>
+      c.json(await call(api, c, "deleteSchema", merge(queryInput(c), named(c))))
+    ),
   );
 
   app.post(
     "/v1/schemas/:aggregate/events",
     guarded(async (c) => {
-      return c.json(await call(api, c, "addSchemaEvents", withAggregate(c, readBody(c))));
+      const input = merge(queryInput(c), withAggregate(c, readBody(c)));
+      return c.json(await call(api, c, "addSchemaEvents", input));
     }),
   );
 
   app.delete(
     "/v1/schemas/:aggregate/events/:event",
     guarded(async (c) => {
-      const input = { aggregate: c.req.param("aggregate"), event: c.req.param("event") };
+      const input = merge(queryInput(c), named(c), { event: c.req.param("event") });
       return c.json(await call(api, c, "removeSchemaEvent", input));
     }),
   );
@@ -105,24 +108,17 @@ export function registerSchemaRoutes(app: App, deps: RouteDeps): void {
   app.post(
     "/v1/schemas/:aggregate/events/:event/note",
     guarded(async (c) => {
-      const body = readBody(c);
-      const unknown = Object.keys(body).filter((k) => k !== "note" && k !== "clear");
-      if (unknown.length > 0) {
-        throw invalid(
-          `the request body has unknown field ${JSON.stringify(unknown[0])}; expected note, clear`,
-        );
-      }
-      const clear = body.clear === true;
-      if (body.clear !== undefined && typeof body.clear !== "boolean") {
+      // REST's own spelling: {"note": "..."} or {"clear": true}; the API takes note or null.
+      const { note, clear, ...rest } = readBody(c);
+      if (clear !== undefined && typeof clear !== "boolean") {
         throw invalid("clear must be true or false");
       }
-      const hasNote = body.note !== undefined && body.note !== null;
-      if (clear === hasNote) throw invalid('give either "note" or "clear": true');
-      const input = {
-        aggregate: c.req.param("aggregate"),
+      const hasNote = note !== undefined && note !== null;
+      if ((clear === true) === hasNote) throw invalid('give either "note" or "clear": true');
+      const input = merge(queryInput(c), rest, named(c), {
         event: c.req.param("event"),
-        note: clear ? null : body.note,
-      };
+        note: clear === true ? null : note,
+      });
       return c.json(await call(api, c, "annotateSchemaEvent", input));
     }),
   );

@@ -4,7 +4,7 @@
  */
 import { call } from "../call.ts";
 import type { App, RouteDeps } from "../deps.ts";
-import { pageResponse, queryNumbers, readBody } from "../params.ts";
+import { merge, pageResponse, queryInput, readBody } from "../params.ts";
 import { eventBody } from "./events.ts";
 
 /**
@@ -22,21 +22,22 @@ export function registerStagingRoutes(app: App, deps: RouteDeps): void {
   const { api, guarded } = deps;
   app.get(
     "/v1/staged",
-    guarded(async (c) => {
-      return pageResponse(c, await call(api, c, "listStaged", queryNumbers(c, ["skip", "take"])));
-    }),
+    guarded(async (c) =>
+      pageResponse(c, await call(api, c, "listStaged", queryInput(c, ["skip", "take"])))
+    ),
   );
   app.post(
     "/v1/staged",
     guarded(async (c) => {
-      const input = eventBody(readBody(c), "the request body");
+      const input = merge(queryInput(c), eventBody(readBody(c), "the request body"));
       return c.json(await call(api, c, "stageEvent", input), 201);
     }),
   );
   app.post(
     "/v1/staged/commit",
     guarded(async (c) => {
-      return c.json(await call(api, c, "commitStaged", readBody(c, true)));
+      const input = merge(queryInput(c), readBody(c, true));
+      return c.json(await call(api, c, "commitStaged", input));
     }),
   );
 }

@@ -6,7 +6,7 @@
  */
 import { DbxError } from "../../errors.ts";
 import type { App, RouteDeps } from "../deps.ts";
-import { parseCount } from "../params.ts";
+import { parseCount, queryInput } from "../params.ts";
 import { eventStream } from "../sse.ts";
 
 /**
@@ -27,15 +27,13 @@ export function registerStreamRoutes(app: App, deps: RouteDeps): void {
     "/v1/events/stream",
     guarded(async (c) => {
       const lastEventId = c.req.header("Last-Event-ID");
-      const from = c.req.query("from");
-      let after: number | undefined;
-      if (lastEventId !== undefined) after = parseCount(lastEventId, "the Last-Event-ID header");
-      else if (from !== undefined) after = parseCount(from, "query parameter from");
+      // `from` is REST's name of the API's `after`; other parameters go on to the API.
+      const { from, ...input } = queryInput(c, ["from"]);
+      if (lastEventId !== undefined) {
+        input.after = parseCount(lastEventId, "the Last-Event-ID header");
+      } else if (from !== undefined) input.after = from;
       if (signal?.aborted) throw new DbxError("unavailable", "the server is shutting down");
-      const subscription = await api.subscribe(
-        c.get("caller"),
-        after === undefined ? {} : { after },
-      );
+      const subscription = await api.subscribe(c.get("caller"), input);
       return new Response(eventStream(subscription, stream, signal), {
         headers: {
           "content-type": "text/event-stream; charset=utf-8",

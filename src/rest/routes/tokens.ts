@@ -3,9 +3,10 @@
  * server runs. Responses carry a new token string only where one is issued (generate,
  * refresh); it is never logged.
  */
+import type { OperationName } from "../../api/operations.ts";
 import { call } from "../call.ts";
 import type { App, RouteDeps } from "../deps.ts";
-import { readBody } from "../params.ts";
+import { merge, queryInput, readBody } from "../params.ts";
 
 /**
  * Register the token routes.
@@ -20,23 +21,21 @@ import { readBody } from "../params.ts";
  */
 export function registerTokenRoutes(app: App, deps: RouteDeps): void {
   const { api, guarded } = deps;
-  app.get("/v1/tokens", guarded(async (c) => c.json(await call(api, c, "listTokens", {}))));
-  app.post(
+  app.get(
     "/v1/tokens",
-    guarded(async (c) => {
-      return c.json(await call(api, c, "generateToken", readBody(c)), 201);
-    }),
+    guarded(async (c) => c.json(await call(api, c, "listTokens", queryInput(c)))),
   );
-  app.post(
-    "/v1/tokens/revoke",
-    guarded(async (c) => {
-      return c.json(await call(api, c, "revokeToken", readBody(c)));
-    }),
-  );
-  app.post(
-    "/v1/tokens/refresh",
-    guarded(async (c) => {
-      return c.json(await call(api, c, "refreshToken", readBody(c)));
-    }),
-  );
+  const changes: [string, OperationName, number][] = [
+    ["/v1/tokens", "generateToken", 201],
+    ["/v1/tokens/revoke", "revokeToken", 200],
+    ["/v1/tokens/refresh", "refreshToken", 200],
+  ];
+  for (const [path, op, status] of changes) {
+    app.post(
+      path,
+      guarded(async (c) =>
+        c.json(await call(api, c, op, merge(queryInput(c), readBody(c))), status as 200)
+      ),
+    );
+  }
 }
