@@ -31,13 +31,26 @@ export interface Subscription {
   close(): void;
 }
 
+/** How a call hands over its input. */
+export interface CallOptions {
+  /**
+   * The caller gives the input away (it made it for this call, e.g. by parsing a request,
+   * and never touches it again), so the API need not copy it first.
+   */
+  owned?: boolean;
+}
+
 /** The database, as every surface sees it. */
 export interface Api {
-  /** Run one operation for a caller. */
+  /**
+   * Run one operation for a caller. The input is taken when the call is made: what the
+   * caller does with its objects afterwards changes nothing.
+   */
   call<N extends OperationName>(
     caller: Caller,
     name: N,
     input: OperationInput<N>,
+    options?: CallOptions,
   ): Promise<OperationResult<N>>;
   /** Follow committed events from a global position, filtered by the caller's read scope. */
   subscribe(caller: Caller, input: SubscribeInput): Promise<Subscription>;
@@ -102,21 +115,24 @@ export function createApi(node: Node, options: ApiOptions = {}): Api {
       caller: Caller,
       name: N,
       raw: OperationInput<N>,
+      options?: CallOptions,
     ): Promise<OperationResult<N>> {
       if (typeof name !== "string" || !Object.hasOwn(CATALOGUE, name)) {
         return Promise.reject(
           new DbxError("invalid_input", `unknown operation ${JSON.stringify(name)}`),
         );
       }
-      // The input is taken when the call is made, as over a port or a wire: what the caller
-      // does with its objects afterwards changes nothing.
-      let copy: unknown;
-      try {
-        copy = structuredClone(raw);
-      } catch {
-        return Promise.reject(new DbxError("invalid_input", "the input is not plain data"));
+      // The input is taken when the call is made, as over a port or a wire: a copy, unless
+      // the caller gave it away.
+      let input: unknown = raw;
+      if (!options?.owned) {
+        try {
+          input = structuredClone(raw);
+        } catch {
+          return Promise.reject(new DbxError("invalid_input", "the input is not plain data"));
+        }
       }
-      return run(caller, name, copy) as Promise<OperationResult<N>>;
+      return run(caller, name, input) as Promise<OperationResult<N>>;
     },
 
     async subscribe(caller, raw) {
@@ -174,7 +190,11 @@ export function createApi(node: Node, options: ApiOptions = {}): Api {
  */
 export interface BoundApi {
   readonly caller: Caller;
-  call<N extends OperationName>(name: N, input: OperationInput<N>): Promise<OperationResult<N>>;
+  call<N extends OperationName>(
+    name: N,
+    input: OperationInput<N>,
+    options?: CallOptions,
+  ): Promise<OperationResult<N>>;
   subscribe(input: SubscribeInput): Promise<Subscription>;
 }
 
@@ -182,7 +202,7 @@ export interface BoundApi {
 export function bindCaller(api: Api, caller: Caller): BoundApi {
   return {
     caller,
-    call: (name, input) => api.call(caller, name, input),
+    call: (name, input, options) => api.call(caller, name, input, options),
     subscribe: (input) => api.subscribe(caller, input),
   };
 }

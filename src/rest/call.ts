@@ -23,5 +23,6 @@ export function call<N extends OperationName>(
   name: N,
   input: unknown,
 ): Promise<OperationResult<N>> {
-  return api.call(c.get("caller"), name, input as OperationInput<N>);
+  // The input was just parsed from the request: nobody else holds it.
+  return api.call(c.get("caller"), name, input as OperationInput<N>, { owned: true });
 }

@@ -78,8 +78,10 @@ export function withPath(
     if (value !== undefined && value !== null && value !== path[field]) {
       throw invalid(`${what}: ${field} ${JSON.stringify(value)} differs from the path's`);
     }
+    // In place: the body was parsed for this request alone.
+    body[field] = path[field];
   }
-  return { ...body, ...path };
+  return body;
 }
 
 /**
@@ -165,7 +167,11 @@ export function queryInput(
   flags: readonly string[] = [],
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [name, text] of new URL(c.req.url).searchParams) {
+  const url = c.req.url;
+  const at = url.indexOf("?");
+  // Most requests have no query string: skip parsing the URL.
+  if (at < 0 || at === url.length - 1) return out;
+  for (const [name, text] of new URLSearchParams(url.slice(at + 1))) {
     if (Object.hasOwn(out, name)) throw invalid(`query parameter ${name} is given twice`);
     if (numbers.includes(name)) out[name] = parseCount(text, `query parameter ${name}`);
     else if (flags.includes(name)) out[name] = parseFlag(text, name);
@@ -185,8 +191,11 @@ export function queryInput(
  * ```
  */
 export function merge(...parts: Record<string, unknown>[]): Record<string, unknown> {
+  // The common case: nothing in the query string (every part but one is empty).
+  const given = parts.filter((part) => Object.keys(part).length > 0);
+  if (given.length <= 1) return given[0] ?? {};
   const out: Record<string, unknown> = {};
-  for (const part of parts) {
+  for (const part of given) {
     for (const [key, value] of Object.entries(part)) {
       if (Object.hasOwn(out, key)) {
         throw invalid(`${key} is given twice (in the path, the query or the body)`);

@@ -59,12 +59,14 @@ export function connectApiOverPort(port: PortLike): PortApi {
 
   return {
     // The input is taken when the call is made (the batch is posted a moment later).
-    call: (caller, name, input) => {
-      let copy: unknown;
-      try {
-        copy = structuredClone(input);
-      } catch {
-        return Promise.reject(new DbxError("invalid_input", "the input is not plain data"));
+    call: (caller, name, input, options) => {
+      let copy: unknown = input;
+      if (!options?.owned) {
+        try {
+          copy = structuredClone(input);
+        } catch {
+          return Promise.reject(new DbxError("invalid_input", "the input is not plain data"));
+        }
       }
       return request({ kind: "call", caller, name, input: copy });
     },

@@ -33,7 +33,10 @@ export function serveApiOnPort(api: Api, port: PortLike): ServedPort {
   const answer = async (frame: RequestFrame): Promise<unknown> => {
     switch (frame.kind) {
       case "call":
-        return await api.call(frame.caller, frame.name as OperationName, frame.input as never);
+        // The frame's input was just cloned out of the message: nobody else holds it.
+        return await api.call(frame.caller, frame.name as OperationName, frame.input as never, {
+          owned: true,
+        });
       case "subscribe": {
         const subscription = await api.subscribe(frame.caller, frame.input as never);
         subscriptions.set(frame.id, subscription);

@@ -33,7 +33,11 @@ export function eventBody(
   path?: { aggregate_type: string; aggregate_id: string },
 ): JsonObject {
   if (!isObject(raw)) throw invalid(`${what} must be a JSON object`);
-  const { metadata, ...body } = raw;
+  // In place: the body was parsed for this request alone.
+  const body = raw;
+  const metadata = body.metadata;
+  // Only when present: deleting a property makes V8 store the object more slowly.
+  if (metadata !== undefined) delete body.metadata;
   if (metadata !== undefined && metadata !== null) {
     const inner = checkObject(metadata, ["note"], `${what}: metadata`).note ?? undefined;
     if (inner !== undefined) {
