@@ -30,8 +30,8 @@
  *   REST reached (the engine's cost depends on how appends arrive: paced like REST, its commit
  *   groups are as small as REST's). The ratio column holds the difference in µs.
  * 4e (informational) the engine thread's CPU per REST append with `[server] http_workers = 2`
- *   (a second server) against in-thread HTTP, and the workers' own CPU per append: the figure
- *   that predicts how REST scales on machines with more cores.
+ *   (a second server) against in-thread HTTP (the 4d rounds, after PostgreSQL stopped), and the
+ *   workers' own CPU per append: the figure that predicts how REST scales with more cores.
  * Method: every target is warmed up first. The 64-client targets then run R rounds of a
  * fixed duration each, the order of the three rotating every round (each target takes
  * each slot once when R = 3) so drift and background compaction hit all alike; the
@@ -515,13 +515,11 @@ async function runRest(ctx: BenchContext): Promise<void> {
       ctx.log(`warm-up ${target.label} 64c: ${describe(warm)}`);
     }
     const concurrent = new Map<string, LoadResult[]>(targets.map((t) => [t.label, []]));
-    const restCpu: CpuRun[] = [];
     for (let r = 0; r < size.rounds; r++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(i + r) % targets.length];
         if (target.pid !== undefined) {
           const run = await runWithServerCpu(target.pid, target, size.concurrentMs);
-          restCpu.push(run);
           concurrent.get(target.label)!.push(run.result);
           ctx.log(
             `round ${r + 1} ${target.label} 64c: ${describe(run.result)}, engine thread ${
@@ -619,7 +617,7 @@ async function runRest(ctx: BenchContext): Promise<void> {
     const pairRest = cpuOf(pairs.map((p) => p.rest)).engineUs;
     const pacedEvents = pairs.reduce((acc, p) => acc + p.paced.events, 0);
     const pacedUs = pairs.reduce((acc, p) => acc + p.paced.cpuUs * p.paced.events, 0) / pacedEvents;
-    const restCpuUs = cpuOf(restCpu).engineUs;
+    const pairRate = combine(pairs.map((p) => p.rest.result)).opsPerSecond;
     ctx.record({
       id: "4d",
       title: "REST JS per append beyond the engine's own (µs; ratio column = µs)",
@@ -664,13 +662,13 @@ async function runRest(ctx: BenchContext): Promise<void> {
       measured: `${us(workersPerAppend.engineUs)} (+${
         us(workersPerAppend.workersUs)
       } in workers), ${fmtRate(withWorkers.opsPerSecond)}`,
-      baseline: `${us(restCpuUs)}, ${fmtRate(rest.opsPerSecond)}`,
-      ratio: workersPerAppend.engineUs / restCpuUs,
+      baseline: `${us(pairRest)}, ${fmtRate(pairRate)}`,
+      ratio: workersPerAppend.engineUs / pairRest,
       comparison: "<=",
       threshold: 1,
       informational: true,
       details: {
-        in_thread: { engine_thread_us_per_append: restCpuUs, events_per_s: rest.opsPerSecond },
+        in_thread: { engine_thread_us_per_append: pairRest, events_per_s: pairRate },
         workers: {
           http_workers: 2,
           engine_thread_us_per_append: workersPerAppend.engineUs,
