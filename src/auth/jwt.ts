@@ -3,6 +3,10 @@
  *
  * Only what EventDBX needs: one fixed header, sign, and a strict verify that
  * refuses any other algorithm (including "none") before touching the signature.
+ * Verification accepts both names of Ed25519 signatures: "EdDSA" (RFC 8037) and
+ * the fully-specified "Ed25519" (RFC 9864), so tokens signed by other JOSE
+ * libraries with the node's key verify too; `typ`, when present, is "JWT" in any
+ * case (RFC 7515 §4.1.9: media types are case-insensitive, "application/" implied).
  */
 import * as ed from "@noble/ed25519";
 import { Buffer } from "node:buffer";
@@ -13,6 +17,10 @@ ed.hashes.sha512 = (message: Uint8Array) =>
   new Uint8Array(createHash("sha512").update(message).digest());
 
 const HEADER = { alg: "EdDSA", typ: "JWT" };
+/** JWS "alg" values meaning an Ed25519 signature (compared exactly: alg is case-sensitive). */
+const ED25519_ALGS: ReadonlySet<unknown> = new Set(["EdDSA", "Ed25519"]);
+/** "JWT" as a JWS "typ": any case (ASCII only), with or without "application/". */
+const JWT_TYPE = /^(?:application\/)?jwt$/i;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -98,7 +106,8 @@ function parseJsonObject(bytes: Uint8Array): Record<string, unknown> {
 
 /**
  * Split and parse a compact JWT without verifying it. Refuses anything whose
- * header is not exactly EdDSA, so "alg: none" never gets further.
+ * header is not an Ed25519 signature ("EdDSA" or "Ed25519"), so "alg: none"
+ * never gets further, and any `typ` other than JWT.
  *
  * @example
  * ```ts
@@ -113,8 +122,12 @@ export function decodeJwt(token: string): DecodedJwt {
     throw new JwtError("token is malformed");
   }
   const header = parseJsonObject(base64UrlDecode(parts[0]));
-  if (header.alg !== "EdDSA") throw new JwtError("token is not signed with EdDSA");
-  if (header.typ !== undefined && header.typ !== "JWT") throw new JwtError("token is not a JWT");
+  if (!ED25519_ALGS.has(header.alg)) {
+    throw new JwtError('token is not signed with EdDSA (alg must be "EdDSA" or "Ed25519")');
+  }
+  if (header.typ !== undefined && (typeof header.typ !== "string" || !JWT_TYPE.test(header.typ))) {
+    throw new JwtError("token is not a JWT");
+  }
   if (header.crit !== undefined) throw new JwtError("token has unsupported critical headers");
   const claims = parseJsonObject(base64UrlDecode(parts[1]));
   const signature = base64UrlDecode(parts[2]);
