@@ -40,6 +40,12 @@ export function defaultConfig(dataDir: string): Config {
     grpc: { bind_addr: `0.0.0.0:${DEFAULT_PORT}` },
     socket: { bind_addr: `0.0.0.0:${DEFAULT_SOCKET_PORT}` },
     admin: { enabled: false, bind: "127.0.0.1", port: DEFAULT_ADMIN_PORT },
-    server: { http_workers: "auto", write_queue_limit: DEFAULT_WRITE_QUEUE_LIMIT },
+    server: {
+      http_workers: "auto",
+      write_queue_limit: DEFAULT_WRITE_QUEUE_LIMIT,
+      max_connections: 1024,
+      header_read_timeout: 10,
+      idle_timeout: 60,
+    },
   };
 }

@@ -33,6 +33,12 @@ export interface ServerSettings {
   http_workers: number | "auto";
   /** Events waiting for the writer beyond which appends are refused with 503. */
   write_queue_limit: number;
+  /** Connections one listener holds open at most (lowered to fit the open-file limit). */
+  max_connections: number;
+  /** Seconds a request head may take to arrive (the first from the moment of connecting). */
+  header_read_timeout: number;
+  /** Seconds a connection may sit with no request in flight and no bytes moving. */
+  idle_timeout: number;
 }
 
 /** A config as loaded: where it came from and where the data lives. */

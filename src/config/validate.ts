@@ -257,7 +257,13 @@ export function validateConfig(raw: Table, path: string, dataDir: string): Confi
     }
   }
   if (top.server !== undefined) {
-    const server = check.table(top.server, "server", ["http_workers", "write_queue_limit"]);
+    const server = check.table(top.server, "server", [
+      "http_workers",
+      "write_queue_limit",
+      "max_connections",
+      "header_read_timeout",
+      "idle_timeout",
+    ]);
     if (server.http_workers !== undefined) {
       config.server.http_workers = server.http_workers === "auto"
         ? "auto"
@@ -276,6 +282,18 @@ export function validateConfig(raw: Table, path: string, dataDir: string): Confi
         "server.write_queue_limit",
         1,
       );
+    }
+    if (server.max_connections !== undefined) {
+      config.server.max_connections = check.integer(
+        server.max_connections,
+        "server.max_connections",
+        1,
+      );
+    }
+    for (const key of ["header_read_timeout", "idle_timeout"] as const) {
+      if (server[key] !== undefined) {
+        config.server[key] = check.integer(server[key], `server.${key}`, 1, 86_400);
+      }
     }
   }
   return config;

@@ -53,7 +53,14 @@ async function readLimited(body: ReadableStream<Uint8Array>, max: number): Promi
   let size = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch {
+        // The client went away (or reset) halfway through its body.
+        throw new DbxError("invalid_input", "the request body could not be read to its end");
+      }
+      const { done, value } = chunk;
       if (done) break;
       size += value.length;
       if (size > max) {

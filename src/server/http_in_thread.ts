@@ -1,18 +1,24 @@
 /**
  * HTTP on the engine's thread: the REST app over the in-process API, served by `Deno.serve`
- * on the listener. No message port, no copy: the default on small machines, where a second
- * JS thread for HTTP costs more than it brings.
+ * on a private address, with the public port's gate (in its worker) in front. No message
+ * port and no copy of the API's data: the default on small machines, where a second JS thread
+ * for HTTP costs more than it brings.
  */
 import type { Api } from "../api/api.ts";
 import { createRestApp } from "../rest/app.ts";
 import type { StreamSettings } from "../rest/deps.ts";
-import { listen } from "./listener.ts";
+import type { GateLimits } from "./gate.ts";
 import type { HttpService } from "./http_service.ts";
+import { connectOptions, listen, privateAddress } from "./listener.ts";
+import { openPublicPort } from "./public_port.ts";
 
 export interface InThreadOptions {
   api: Api;
   hostname: string;
   port: number;
+  /** Where the private socket goes. */
+  dataDir: string;
+  limits: GateLimits;
   maxBodyBytes?: number;
   stream?: Partial<StreamSettings>;
 }
@@ -24,11 +30,17 @@ export interface InThreadOptions {
  * ```ts
  * import type { Api } from "../api/api.ts";
  * declare const api: Api;
- * const http = serveHttpInThread({ api, hostname: "127.0.0.1", port: 0 });
+ * const http = await serveHttpInThread({
+ *   api,
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   dataDir: "/tmp/db",
+ *   limits: { maxConnections: 1024, headerTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
+ * });
  * await http.shutdown(10_000);
  * ```
  */
-export function serveHttpInThread(options: InThreadOptions): HttpService {
+export async function serveHttpInThread(options: InThreadOptions): Promise<HttpService> {
   // Event streams never end on their own: aborting this ends them so shutdown can finish.
   const streams = new AbortController();
   const app = createRestApp({
@@ -38,18 +50,42 @@ export function serveHttpInThread(options: InThreadOptions): HttpService {
     stream: options.stream,
   });
   const listener = listen({
-    hostname: options.hostname,
-    port: options.port,
+    address: await privateAddress(options.dataDir, "http"),
     handler: (request, info) => app.fetch(request, info),
   });
+  let gate;
+  try {
+    gate = await openPublicPort({
+      hostname: options.hostname,
+      port: options.port,
+      limits: options.limits,
+      upstreams: [connectOptions(listener.address)],
+      http: true,
+    });
+  } catch (err) {
+    await listener.shutdown(0);
+    throw err;
+  }
+  const publicPort = gate;
+  let stopping = false;
   return {
-    hostname: listener.hostname,
-    port: listener.port,
+    hostname: publicPort.hostname,
+    port: publicPort.port,
     workers: 0,
-    finished: listener.finished,
-    shutdown(gracePeriodMs) {
+    finished: Promise.race([
+      listener.finished.then(
+        () => stopping ? undefined : "the HTTP server stopped",
+        (err) => `the HTTP server failed: ${(err as Error)?.message ?? err}`,
+      ),
+      publicPort.died,
+    ]),
+    async shutdown(gracePeriodMs) {
+      stopping = true;
+      await publicPort.stopAccepting();
       streams.abort();
-      return listener.shutdown(gracePeriodMs);
+      const drained = await listener.shutdown(gracePeriodMs);
+      await publicPort.close();
+      return drained;
     },
   };
 }

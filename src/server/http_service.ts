@@ -10,6 +10,9 @@ export interface HttpService {
    * True once all finished, false when `gracePeriodMs` passed first.
    */
   shutdown(gracePeriodMs: number): Promise<boolean>;
-  /** Settles when the service stopped serving (after shutdown, or on a fatal error). */
-  readonly finished: Promise<void>;
+  /**
+   * Settles when the service stopped serving: with nothing after a shutdown, with the reason
+   * when it stopped on its own (a fatal error).
+   */
+  readonly finished: Promise<string | undefined>;
 }

@@ -1,20 +1,21 @@
 /**
  * One HTTP worker isolate: the REST app over the API reached across a message port, served
- * on the shared port (SO_REUSEPORT). The engine stays on the main thread; this isolate
- * only parses, calls and formats. Started and stopped by `http_workers.ts`.
+ * on its own private address; the public port's gate spreads connections over the workers.
+ * The engine stays on the main thread; this isolate only parses, calls and formats. Started
+ * and stopped by `http_workers.ts`.
  */
 /// <reference lib="deno.worker" />
 import { connectApiOverPort } from "../api/port/connect.ts";
 import { DbxError, errorData } from "../errors.ts";
 import { createRestApp } from "../rest/app.ts";
 import type { StreamSettings } from "../rest/deps.ts";
-import { listen, type Listener } from "./listener.ts";
+import { listen, type Listener, type PrivateAddress } from "./listener.ts";
 
 /** The first message a worker gets. */
 export interface WorkerStart {
   type: "start";
-  hostname: string;
-  port: number;
+  /** Where this worker serves (the gate connects here). */
+  address: PrivateAddress;
   maxBodyBytes?: number;
   stream?: Partial<StreamSettings>;
   /** The port the API is served on (transferred). */
@@ -23,7 +24,7 @@ export interface WorkerStart {
 
 /** What a worker reports back. */
 export type WorkerReport =
-  | { type: "listening"; port: number }
+  | { type: "listening"; address: PrivateAddress }
   | { type: "failed"; error: ReturnType<typeof errorData> }
   | { type: "stopped"; drained: boolean };
 
@@ -43,12 +44,10 @@ self.onmessage = async (event: MessageEvent) => {
         stream: message.stream,
       });
       listener = listen({
-        hostname: message.hostname,
-        port: message.port,
-        reusePort: true,
+        address: message.address,
         handler: (request, info) => app.fetch(request, info),
       });
-      report({ type: "listening", port: listener.port });
+      report({ type: "listening", address: listener.address });
     } catch (err) {
       // The report carries only what is safe to show; the log gets what went wrong.
       if (!(err instanceof DbxError)) {

@@ -1,9 +1,8 @@
 /**
- * HTTP in worker isolates: N workers each serve the REST app on the same port
- * (SO_REUSEPORT, so the kernel spreads connections over them) and reach the API on the
- * engine's thread across a message port. HTTP parsing, JSON and formatting then run beside
- * the single writer instead of on its thread; what is left on the engine's thread per
- * request is the API call itself.
+ * HTTP in worker isolates: N workers each serve the REST app on a private address and reach
+ * the API on the engine's thread across a message port; the public port's gate spreads
+ * connections over them. HTTP parsing, JSON and formatting then run beside the single writer
+ * instead of on its thread; what is left on the engine's thread per request is the API call.
  */
 import { cpus } from "node:os";
 import type { Api } from "../api/api.ts";
@@ -11,7 +10,10 @@ import { serveApiOnPort, type ServedPort } from "../api/port/serve.ts";
 import type { ServerSettings } from "../config/mod.ts";
 import { DbxError, fromErrorData } from "../errors.ts";
 import type { StreamSettings } from "../rest/deps.ts";
+import type { GateLimits } from "./gate.ts";
 import type { HttpService } from "./http_service.ts";
+import { connectOptions, type PrivateAddress, privateAddress } from "./listener.ts";
+import { openPublicPort, type PublicPort } from "./public_port.ts";
 import type { WorkerReport, WorkerStart } from "./http_worker.ts";
 
 /** How long a worker may take to bind its port. */
@@ -20,8 +22,7 @@ const START_TIMEOUT_MS = 15_000;
 /**
  * The number of HTTP workers `[server] http_workers` asks for: "auto" serves HTTP on the
  * engine's thread on machines with two cores or fewer (measured: two workers there reach
- * 0.95× of one thread, one worker 0.81×) and where the kernel cannot share a port
- * (SO_REUSEPORT is Linux only); elsewhere one worker per core but the engine's.
+ * about 0.9× of one thread), elsewhere one worker per core but the engine's (at most 8).
  *
  * @example
  * ```ts
@@ -36,7 +37,8 @@ export function httpWorkerCount(
   os: string = Deno.build.os,
 ): number {
   if (setting !== "auto") return setting;
-  if (os !== "linux" || cores <= 2) return 0;
+  void os;
+  if (cores <= 2) return 0;
   return Math.min(cores - 1, 8);
 }
 
@@ -45,6 +47,9 @@ export interface WorkersOptions {
   hostname: string;
   port: number;
   workers: number;
+  /** Where the private sockets go. */
+  dataDir: string;
+  limits: GateLimits;
   maxBodyBytes?: number;
   stream?: Partial<StreamSettings>;
 }
@@ -85,16 +90,9 @@ async function nextReport(run: Running, timeoutMs: number): Promise<WorkerReport
  * ```
  */
 export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpService> {
-  if (Deno.build.os !== "linux") {
-    throw new DbxError(
-      "invalid_input",
-      "[server] http_workers needs Linux (the workers share the port with SO_REUSEPORT); " +
-        'set it to 0 or "auto"',
-    );
-  }
   const running: Running[] = [];
-  const finished = Promise.withResolvers<void>();
-  let port = options.port;
+  const finished = Promise.withResolvers<string | undefined>();
+  const addresses: PrivateAddress[] = [];
   const stopAll = () => {
     for (const run of running) {
       run.served.close();
@@ -115,7 +113,8 @@ export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpS
             event.preventDefault();
             console.error(`error: HTTP worker ${i + 1} failed: ${event.message}`);
             controller.close();
-            finished.resolve(); // a dead worker stops the server: the lifecycle shuts down
+            // A dead worker stops the server: the lifecycle shuts down.
+            finished.resolve(`HTTP worker ${i + 1} failed: ${event.message}`);
           };
         },
       }).getReader();
@@ -123,9 +122,7 @@ export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpS
       running.push(run);
       const start: WorkerStart = {
         type: "start",
-        hostname: options.hostname,
-        // The first worker may let the OS pick; the others join the port it got.
-        port,
+        address: await privateAddress(options.dataDir, `http-${i + 1}`),
         maxBodyBytes: options.maxBodyBytes,
         stream: options.stream,
         api: channel.port2,
@@ -134,21 +131,36 @@ export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpS
       const first = await nextReport(run, START_TIMEOUT_MS);
       if (first.type === "failed") throw fromErrorData(first.error);
       if (first.type !== "listening") throw new DbxError("internal", "unexpected worker report");
-      port = first.port;
+      addresses.push(first.address);
     }
+  } catch (err) {
+    stopAll();
+    throw err;
+  }
+  let gate: PublicPort;
+  try {
+    gate = await openPublicPort({
+      hostname: options.hostname,
+      port: options.port,
+      limits: options.limits,
+      upstreams: addresses.map(connectOptions),
+      http: true,
+    });
   } catch (err) {
     stopAll();
     throw err;
   }
 
   let stopping: Promise<boolean> | undefined;
+  gate.died.then((reason) => finished.resolve(reason));
   return {
-    hostname: options.hostname,
-    port,
+    hostname: gate.hostname,
+    port: gate.port,
     workers: running.length,
     finished: finished.promise,
     shutdown(gracePeriodMs) {
       stopping ??= (async () => {
+        await gate.stopAccepting();
         for (const run of running) run.worker.postMessage({ type: "shutdown", gracePeriodMs });
         const results = await Promise.all(running.map(async (run) => {
           try {
@@ -158,8 +170,9 @@ export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpS
             return false;
           }
         }));
+        await gate.close();
         stopAll();
-        finished.resolve();
+        finished.resolve(undefined);
         return results.every(Boolean);
       })();
       return stopping;

@@ -1,53 +1,36 @@
 /**
- * The layer that owns the server's TCP port.
+ * The HTTP server behind the gate: `Deno.serve` with the HTTP handler (Hono's `fetch`) on a
+ * private address (a Unix socket in the data directory), and nothing in between. The public
+ * port belongs to the gate (gate.ts), which owns the accept loop, the connection cap and the
+ * timeouts that `Deno.serve` lacks, and splices each connection here.
  *
- * Today it is `Deno.serve` on the port with the HTTP handler (Hono's `fetch`) and nothing in
- * between: REST pays for no extra hop, no byte copying and no wrapper per request.
- *
- * How gRPC will share the port (a later issue) without slowing REST:
- * - `Deno.serve` already speaks HTTP/1.1 and HTTP/2 over cleartext with prior knowledge
- *   (h2c, the `PRI * HTTP/2.0` preface): checked with `curl --http2-prior-knowledge`
- *   against Deno 2.9.3. gRPC requests are recognisable inside the same handler by
- *   `content-type: application/grpc`, so a gRPC-Web/unary bridge can be one branch of the
- *   handler, costing REST a single header comparison.
- * - Full gRPC needs HTTP/2 trailers (`grpc-status`), which `Deno.serve` responses cannot
- *   send. For that, and only when `[api] grpc` is enabled, this module will own the port with
- *   `Deno.listen`, read the first 24 bytes of each connection, and hand connections that open
- *   with the HTTP/2 preface to `@grpc/grpc-js` (its HTTP/2 server accepts injected
- *   connections, as upstream EventDBX did). `Deno.serve` cannot adopt an accepted socket, so
- *   the other connections are spliced to the same handler served on a private Unix socket
- *   (`Deno.serve({ path })`): one extra byte copy for REST, paid only while gRPC is enabled
- *   and to be measured by the REST benchmark then. With gRPC disabled the port stays plain
- *   `Deno.serve`, so REST keeps today's path exactly.
- * Callers only see {@link listen} and {@link Listener}; the shape does not change when the
- * sniffing front arrives.
+ * How gRPC will share the public port (a later issue): the gate already sees the first bytes
+ * of every connection; one that opens with the HTTP/2 preface and carries
+ * `content-type: application/grpc` can go to the gRPC server's private address instead.
  */
+import { join } from "node:path";
 import { DbxError } from "../errors.ts";
 
 /** The HTTP handler: a web-standard fetch function, e.g. `app.fetch` of a Hono app. */
 export type FetchHandler = (
   request: Request,
-  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  info: Deno.ServeHandlerInfo,
 ) => Response | Promise<Response>;
 
+/** Where a private server listens: a Unix socket, or a loopback port where there are none. */
+export type PrivateAddress =
+  | { transport: "unix"; path: string }
+  | { transport: "tcp"; hostname: "127.0.0.1"; port: number };
+
 export interface ListenOptions {
-  /** Address to bind, e.g. "127.0.0.1" or "0.0.0.0". */
-  hostname: string;
-  /** Port to bind; 0 lets the OS pick one (see {@link Listener.port}). */
-  port: number;
+  address: PrivateAddress;
   handler: FetchHandler;
-  /**
-   * Share the port with other listeners that also set it (SO_REUSEPORT, Linux): the HTTP
-   * workers each bind the same port and the kernel spreads connections over them.
-   */
-  reusePort?: boolean;
 }
 
 /** A bound, serving listener. */
 export interface Listener {
-  readonly hostname: string;
-  /** The port actually bound. */
-  readonly port: number;
+  /** The address actually bound (a loopback port filled in once bound). */
+  readonly address: PrivateAddress;
   /**
    * Stop accepting connections and let in-flight requests finish. Resolves true once all
    * of them finished, or false when `gracePeriodMs` passed first (long-lived responses such
@@ -58,50 +41,74 @@ export interface Listener {
   readonly finished: Promise<void>;
 }
 
+/** Longest Unix socket path that fits `sun_path` on every supported system. */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * A private address for the server called `name` of a data directory: a Unix socket in the
+ * directory itself (mode 0700, so only its owner reaches it), in a private temp directory
+ * when that path would be too long, or a loopback port where Unix sockets are missing.
+ *
+ * @example
+ * ```ts
+ * const address = await privateAddress("/tmp/db", "http-1");
+ * // { transport: "unix", path: "/tmp/db/.http-1.sock" }
+ * ```
+ */
+export async function privateAddress(dataDir: string, name: string): Promise<PrivateAddress> {
+  if (Deno.build.os === "windows") return { transport: "tcp", hostname: "127.0.0.1", port: 0 };
+  let path = join(dataDir, `.${name}.sock`);
+  if (path.length > MAX_SOCKET_PATH) {
+    path = join(await Deno.makeTempDir({ prefix: "dbx-" }), `${name}.sock`);
+  }
+  // A socket file left by a server that crashed: only this server may own it (the store's
+  // lock says so), so it is stale.
+  await Deno.remove(path).catch(() => {});
+  return { transport: "unix", path };
+}
+
 /** Last resort for a handler that throws instead of answering (Hono normally answers). */
 function internalError(): Response {
   return Response.json({ message: "internal server error", code: "internal" }, { status: 500 });
 }
 
 /**
- * Bind the port and serve `handler` on it. Throws a DbxError "unavailable" naming the
- * address when the port cannot be bound (in use, not permitted, unknown address).
+ * Serve `handler` on a private address.
  *
  * @example
  * ```ts
- * const listener = listen({ hostname: "127.0.0.1", port: 0, handler: () => new Response("ok") });
- * console.log(listener.port);
+ * const address = await privateAddress("/tmp/db", "http");
+ * const listener = listen({ address, handler: () => new Response("ok") });
  * await listener.shutdown(10_000);
  * ```
  */
 export function listen(options: ListenOptions): Listener {
-  const where = `${options.hostname}:${options.port}`;
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  const { address } = options;
+  const onError = (err: unknown) => {
+    console.error(`error: request handler failed: ${(err as Error)?.message ?? err}`);
+    return internalError();
+  };
+  let server: Deno.HttpServer;
   try {
-    server = Deno.serve({
-      hostname: options.hostname,
-      port: options.port,
-      reusePort: options.reusePort,
-      onListen: () => {}, // the caller announces the address itself
-      onError: (err) => {
-        console.error(`error: request handler failed: ${(err as Error)?.message ?? err}`);
-        return internalError();
-      },
-    }, options.handler);
+    server = address.transport === "unix"
+      ? Deno.serve({ path: address.path, onListen: () => {}, onError }, options.handler)
+      : Deno.serve(
+        { hostname: address.hostname, port: address.port, onListen: () => {}, onError },
+        options.handler,
+      );
   } catch (err) {
-    if (err instanceof Deno.errors.AddrInUse) {
-      throw new DbxError("unavailable", `cannot listen on ${where}: the port is already in use`);
-    }
-    if (err instanceof Deno.errors.PermissionDenied) {
-      throw new DbxError("unavailable", `cannot listen on ${where}: permission denied`);
-    }
-    throw new DbxError("unavailable", `cannot listen on ${where}: ${(err as Error).message}`);
+    const where = address.transport === "unix" ? address.path : `127.0.0.1:${address.port}`;
+    throw new DbxError("unavailable", `cannot serve on ${where}: ${(err as Error).message}`);
   }
+  const bound: PrivateAddress = address.transport === "unix"
+    ? address
+    : { ...address, port: (server.addr as Deno.NetAddr).port };
   let stopping: Promise<void> | undefined;
   return {
-    hostname: server.addr.hostname,
-    port: server.addr.port,
-    finished: server.finished,
+    address: bound,
+    finished: server.finished.finally(() => {
+      if (address.transport === "unix") return Deno.remove(address.path).catch(() => {});
+    }),
     shutdown(gracePeriodMs) {
       stopping ??= server.shutdown();
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -111,4 +118,13 @@ export function listen(options: ListenOptions): Listener {
       return Promise.race([stopping.then(() => true), expired]).finally(() => clearTimeout(timer));
     },
   };
+}
+
+/** The Deno.connect options of a private address. */
+export function connectOptions(
+  address: PrivateAddress,
+): Deno.ConnectOptions | Deno.UnixConnectOptions {
+  return address.transport === "unix"
+    ? { transport: "unix", path: address.path }
+    : { hostname: address.hostname, port: address.port };
 }

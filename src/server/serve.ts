@@ -8,6 +8,8 @@ import { type Api, createApi } from "../api/api.ts";
 import { type Node, openNode } from "../api/node.ts";
 import type { Config } from "../config/mod.ts";
 import type { StreamSettings } from "../rest/deps.ts";
+import { connectionCap, type FdLimit, raiseFdLimit } from "./fd_limit.ts";
+import type { GateLimits } from "./gate.ts";
 import { serveHttpInThread } from "./http_in_thread.ts";
 import type { HttpService } from "./http_service.ts";
 import { httpWorkerCount, serveHttpInWorkers } from "./http_workers.ts";
@@ -41,8 +43,33 @@ export interface RunningServer {
   httpWorkers: number;
   /** Graceful shutdown; safe to call more than once. */
   shutdown(): Promise<void>;
-  /** Settles when the server has shut down and closed the store. */
-  finished: Promise<void>;
+  /**
+   * Settles when the server has shut down and closed the store: with nothing after
+   * `shutdown()`, with the reason when it stopped on its own (a fatal error).
+   */
+  finished: Promise<string | undefined>;
+}
+
+/** The open-file limit, raised once per process to its hard value (see fd_limit.ts). */
+let fdLimit: FdLimit | undefined;
+
+/**
+ * The limits every listener gets: the configured timeouts, and the configured connection
+ * cap lowered to what the open-file limit leaves room for.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "../config/mod.ts";
+ * listenerLimits(defaultConfig("/tmp/db")).maxConnections; // 1024, or fewer on a low limit
+ * ```
+ */
+export function listenerLimits(config: Config): GateLimits {
+  fdLimit ??= raiseFdLimit();
+  return {
+    maxConnections: connectionCap(config.server.max_connections, fdLimit.soft),
+    headerTimeoutMs: config.server.header_read_timeout * 1000,
+    idleTimeoutMs: config.server.idle_timeout * 1000,
+  };
 }
 
 /**
@@ -73,11 +100,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       api,
       hostname: options.hostname,
       port: options.port,
+      dataDir,
+      limits: listenerLimits(config),
       maxBodyBytes: options.maxBodyBytes,
       stream: options.stream,
     };
     http = workers === 0
-      ? serveHttpInThread(common)
+      ? await serveHttpInThread(common)
       : await serveHttpInWorkers({ ...common, workers });
   } catch (err) {
     await node.close().catch(() => {});
@@ -85,9 +114,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   config.port = http.port; // the port actually bound (after --port 0)
   const grace = options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
-  const finished = Promise.withResolvers<void>();
+  const finished = Promise.withResolvers<string | undefined>();
   finished.promise.catch(() => {}); // callers that await it still see the error
   let closing: Promise<void> | undefined;
+  let failure: string | undefined;
   const shutdown = (): Promise<void> => {
     if (!closing) {
       closing = (async () => {
@@ -97,13 +127,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         }
         await node.close(); // finishes every queued write, closes the store, saves tokens
       })();
-      closing.then(finished.resolve, finished.reject);
+      closing.then(() => finished.resolve(failure), finished.reject);
     }
     return closing;
   };
   // An HTTP service that stops on its own (fatal error) still closes the store.
-  const onStopped = () => void shutdown().catch(() => {});
-  http.finished.then(onStopped, onStopped);
+  http.finished.then((reason) => {
+    if (reason === undefined || closing) return;
+    failure = reason;
+    console.error(`error: ${reason}; shutting down`);
+    shutdown().catch(() => {});
+  });
   return {
     hostname: http.hostname,
     port: http.port,
@@ -167,6 +201,7 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
   );
 
   let signalled = false;
+  let stoppedBy: Deno.Signal | undefined;
   const onSignal = (signal: Deno.Signal) => () => {
     if (signalled) {
       if (signal === "SIGINT") {
@@ -176,6 +211,7 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
       return;
     }
     signalled = true;
+    stoppedBy = signal;
     announce(`dbx received ${signal}: finishing in-flight requests, then closing the store`);
     server.shutdown().catch((err) => {
       console.error(`error: shutdown failed: ${(err as Error).message}`);
@@ -186,11 +222,18 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
     Deno.addSignalListener(signal, handler);
     return { signal, handler };
   });
+  let reason: string | undefined;
   try {
-    await server.finished;
+    reason = await server.finished;
   } finally {
     for (const { signal, handler } of handlers) Deno.removeSignalListener(signal, handler);
     await removePidFile(options.dataDir, Deno.pid).catch(() => {});
   }
-  announce(`dbx stopped (pid ${Deno.pid})`);
+  // The last line always says why (SIGTERM is also what `dbx stop` sends).
+  const why = reason !== undefined
+    ? `after a fatal error: ${reason}`
+    : `on ${stoppedBy ?? "request"}${
+      stoppedBy === "SIGTERM" ? " (sent by dbx stop or the OS)" : ""
+    }`;
+  announce(`dbx stopped (pid ${Deno.pid}) ${why}`);
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseDek } from "../../src/crypto/aead.ts";
 import { DbxError } from "../../src/errors.ts";
+import { outputWithin, PROCESS_DEADLINE_MS } from "../_helpers/deadline.ts";
 import {
   type Config,
   configToToml,
@@ -52,7 +53,13 @@ Deno.test("defaultConfig has the documented defaults", () => {
     grpc: { bind_addr: "0.0.0.0:7070" },
     socket: { bind_addr: "0.0.0.0:6363" },
     admin: { enabled: false, bind: "127.0.0.1", port: 7171 },
-    server: { http_workers: "auto", write_queue_limit: 8192 },
+    server: {
+      http_workers: "auto",
+      write_queue_limit: 8192,
+      max_connections: 1024,
+      header_read_timeout: 10,
+      idle_timeout: 60,
+    },
   });
   assert.equal(config.snapshot_threshold, undefined);
   assert.equal(config.dek, undefined);
@@ -146,7 +153,13 @@ Deno.test("saveConfig then loadConfig round-trips every setting", async () => {
         port: 7272,
         master_key_hash: await hashMasterKey("master secret"),
       },
-      server: { http_workers: 2, write_queue_limit: 100 },
+      server: {
+        http_workers: 2,
+        write_queue_limit: 100,
+        max_connections: 50,
+        header_read_timeout: 5,
+        idle_timeout: 30,
+      },
     };
     const path = join(dir, "config.toml");
     await saveConfig(path, config);
@@ -218,7 +231,7 @@ Deno.test("writeFileAtomic: another process only ever reads a whole old or new f
     } finally {
       await Deno.writeTextFile(stop, "");
     }
-    const output = await reader.output();
+    const output = await outputWithin(reader, PROCESS_DEADLINE_MS, "the torn-read reader to stop");
     const { reads, torn } = JSON.parse(new TextDecoder().decode(output.stdout));
     assert.ok(reads > 0);
     assert.equal(torn, 0, `${torn} of ${reads} reads saw a partly written file`);
@@ -318,6 +331,9 @@ const INVALID_FILES: [string, string][] = [
   ['[server]\nhttp_workers = "many"', "server.http_workers"],
   ["[server]\nwrite_queue_limit = 0", "server.write_queue_limit"],
   ["[server]\nthreads = 2", "server.threads"],
+  ["[server]\nmax_connections = 0", "server.max_connections"],
+  ["[server]\nheader_read_timeout = 0", "server.header_read_timeout"],
+  ['[server]\nidle_timeout = "1m"', "server.idle_timeout"],
   ['[admin]\nenabled = "true"', "admin.enabled"],
   ['[admin]\nbind = ""', "admin.bind"],
   ['[admin]\nbind = "a b"', "admin.bind"],

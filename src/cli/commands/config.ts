@@ -57,6 +57,9 @@ interface ConfigOptions extends CommonOptions {
   restrict?: RestrictMode;
   httpWorkers?: number | "auto";
   writeQueueLimit?: number;
+  maxConnections?: number;
+  headerReadTimeout?: number;
+  idleTimeout?: number;
 }
 
 /** Options that change settings (everything but --config, --data-dir and --json). */
@@ -78,6 +81,9 @@ const CHANGE_OPTIONS: (keyof ConfigOptions)[] = [
   "restrict",
   "httpWorkers",
   "writeQueueLimit",
+  "maxConnections",
+  "headerReadTimeout",
+  "idleTimeout",
 ];
 
 /** Settings whose values are never shown. */
@@ -123,6 +129,12 @@ function parseWorkers(value: string): number | "auto" {
   if (n > MAX_HTTP_WORKERS) {
     throw new InvalidArgumentError(`must be auto or an integer from 0 to ${MAX_HTTP_WORKERS}`);
   }
+  return n;
+}
+
+function parseSeconds(value: string): number {
+  const n = parsePositiveInt(value);
+  if (n > 86_400) throw new InvalidArgumentError("must be at most 86400 seconds (a day)");
   return n;
 }
 
@@ -212,6 +224,22 @@ export function registerConfig(program: Command): void {
       "--write-queue-limit <n>",
       "events waiting for the writer beyond which appends get 503 (default 8192)",
       parsePositiveInt,
+    )
+    .option(
+      "--max-connections <n>",
+      "connections each listener holds open at most (default 1024; lowered to fit the " +
+        "open-file limit)",
+      parsePositiveInt,
+    )
+    .option(
+      "--header-read-timeout <secs>",
+      "seconds a request head may take to arrive (default 10)",
+      parseSeconds,
+    )
+    .option(
+      "--idle-timeout <secs>",
+      "seconds a connection may sit idle between requests (default 60)",
+      parseSeconds,
     );
   withJsonOption(cmd);
   withCommonOptions(cmd);
@@ -304,6 +332,11 @@ async function applyOptions(
   if (opts.adminPort !== undefined) config.admin.port = opts.adminPort;
   if (opts.httpWorkers !== undefined) config.server.http_workers = opts.httpWorkers;
   if (opts.writeQueueLimit !== undefined) config.server.write_queue_limit = opts.writeQueueLimit;
+  if (opts.maxConnections !== undefined) config.server.max_connections = opts.maxConnections;
+  if (opts.headerReadTimeout !== undefined) {
+    config.server.header_read_timeout = opts.headerReadTimeout;
+  }
+  if (opts.idleTimeout !== undefined) config.server.idle_timeout = opts.idleTimeout;
 
   if (opts.dek !== undefined) {
     const dek = checkDek(opts.dek, (problem) => {

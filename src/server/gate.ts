@@ -1,0 +1,328 @@
+/**
+ * The gate: the accept loop in front of a public port. Deno.serve (like the HTTP servers of
+ * Deno's node layer) stops for good when `accept` fails (EMFILE) and has no header-read
+ * timeout, idle timeout or connection cap, so the public port is owned here instead, and each
+ * accepted connection is spliced to a server on a private address (a Unix socket in the data
+ * directory):
+ *
+ * - accept errors (out of descriptors and the like) never stop the gate: it logs them (at most
+ *   once per interval), backs off, and accepts again as soon as descriptors free up;
+ * - at most `maxConnections` are open at once; past the cap a connection is answered at once
+ *   (an HTTP 503 for HTTP listeners) and closed, and the cap being reached is logged once per
+ *   interval;
+ * - a request head must arrive within `headerTimeoutMs` (the first from the moment the
+ *   connection is accepted, each later one from its first byte), and a connection with
+ *   nothing in flight (no request waiting for its response, no response being sent) and no
+ *   bytes moving for `idleTimeoutMs` is closed, as is one whose request body stopped arriving.
+ *   The gate follows HTTP/1.x framing both ways for this (http_framing.ts); a connection that
+ *   leaves HTTP/1.x (HTTP/2, a switched protocol) keeps only the first-head rule. Timeouts are
+ *   checked by one sweep for all connections, not a timer per read.
+ *
+ * Every listener uses it: HTTP now, the later surfaces as they arrive.
+ */
+import { ConnectionFraming } from "./http_framing.ts";
+
+/** The limits of one listener. */
+export interface GateLimits {
+  maxConnections: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export interface GateOptions {
+  hostname: string;
+  /** 0 lets the OS pick one (see {@link Gate.port}). */
+  port: number;
+  limits: GateLimits;
+  /** Private addresses of the servers behind the gate; connections are spread over them. */
+  upstreams: (Deno.ConnectOptions | Deno.UnixConnectOptions)[];
+  /** Follow HTTP/1.x request heads (for the header timeout) and answer refusals in HTTP. */
+  http?: boolean;
+  /** Where warnings go (default stderr). */
+  log?: (line: string) => void;
+  /** Shortest time between two log lines of the same kind (default 10 s). */
+  logIntervalMs?: number;
+}
+
+/** A gate that is accepting. */
+export interface Gate {
+  readonly hostname: string;
+  /** The port actually bound. */
+  readonly port: number;
+  /** Connections open now. */
+  readonly open: number;
+  /** Stop accepting; open connections go on. */
+  stopAccepting(): void;
+  /**
+   * Stop accepting, let the connections still open finish what is in flight (the servers
+   * behind close them once they are done) for up to `graceMs`, then close the rest.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+const REFUSED_HTTP = new TextEncoder().encode(
+  "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n" +
+    'Connection: close\r\nContent-Length: 75\r\n\r\n{"message":"too many open connections; retry shortly","code":"unavailable"}',
+);
+const HEAD_TIMEOUT_HTTP = new TextEncoder().encode(
+  "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+);
+const HEAD_TOO_LARGE_HTTP = new TextEncoder().encode(
+  "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+);
+
+/** One spliced connection and what the sweep needs to know about it. */
+interface Open {
+  client: Deno.Conn;
+  upstream?: Deno.Conn;
+  /** HTTP listeners: the connection's framing, while it is HTTP/1.x. */
+  framing?: ConnectionFraming;
+  /** Left HTTP/1.x (HTTP/2, a switched protocol): only the first-head rule applies. */
+  unfollowed: boolean;
+  /** Clock reading of the last byte in either direction. */
+  lastActivity: number;
+  /** When the request head being read started (-1: none is being read). */
+  headStarted: number;
+  closed: boolean;
+}
+
+/** Logs a kind of line at most once per interval, counting what it held back. */
+function limitedLog(log: (line: string) => void, intervalMs: number) {
+  const last = new Map<string, { at: number; held: number }>();
+  return (kind: string, line: string) => {
+    const now = performance.now();
+    const seen = last.get(kind);
+    if (seen && now - seen.at < intervalMs) {
+      seen.held++;
+      return;
+    }
+    const held = seen?.held ? ` (${seen.held} more since the last report)` : "";
+    last.set(kind, { at: now, held: 0 });
+    log(line + held);
+  };
+}
+
+/**
+ * Bind the public port and start accepting. Throws (like Deno.listen) when the port cannot
+ * be bound.
+ *
+ * @example
+ * ```ts
+ * const gate = openGate({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   limits: { maxConnections: 1024, headerTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
+ *   upstreams: [{ transport: "unix", path: "/tmp/db/http.sock" }],
+ *   http: true,
+ * });
+ * console.log(gate.port);
+ * await gate.close();
+ * ```
+ */
+export function openGate(options: GateOptions): Gate {
+  const { limits } = options;
+  const log = limitedLog(
+    options.log ?? ((line) => console.error(line)),
+    options.logIntervalMs ?? 10_000,
+  );
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const addr = listener.addr as Deno.NetAddr;
+  const where = `${addr.hostname}:${addr.port}`;
+  const open = new Set<Open>();
+  let accepting = true;
+  let next = 0;
+  // A coarse clock, moved by the sweep: reads and writes only store it.
+  let now = performance.now();
+  const sweepEvery = Math.max(50, Math.min(1000, limits.headerTimeoutMs / 4));
+  const sweep = setInterval(() => {
+    now = performance.now();
+    for (const c of open) {
+      const framing = c.framing;
+      if (c.headStarted >= 0 && now - c.headStarted > limits.headerTimeoutMs) {
+        // A 408 only where no response is pending (it would be taken for that response).
+        drop(c, !framing || framing.inFlight === 0 ? HEAD_TIMEOUT_HTTP : undefined);
+      } else if (!c.unfollowed && now - c.lastActivity > limits.idleTimeoutMs) {
+        // Idle between requests, or a body that stopped arriving; never a request the
+        // server is still working on or a response still being sent.
+        if (!framing || framing.inFlight === 0 || framing.inRequestBody) drop(c);
+      }
+    }
+  }, sweepEvery);
+
+  const drop = (c: Open, farewell?: Uint8Array) => {
+    if (c.closed) return;
+    c.closed = true;
+    open.delete(c);
+    const end = () => {
+      try {
+        c.client.close();
+      } catch { /* closed already */ }
+      try {
+        c.upstream?.close();
+      } catch { /* closed already */ }
+    };
+    if (farewell && options.http) c.client.write(farewell).catch(() => {}).finally(end);
+    else end();
+  };
+
+  /** HTTP/2 or a switched protocol: framing is no longer followed. */
+  const unfollow = (c: Open) => {
+    c.framing = undefined;
+    c.unfollowed = true;
+    c.headStarted = -1;
+  };
+
+  const refuse = (conn: Deno.Conn) => {
+    const close = () => {
+      try {
+        conn.close();
+      } catch { /* closed already */ }
+    };
+    if (options.http) conn.write(REFUSED_HTTP).catch(() => {}).finally(close);
+    else close();
+  };
+
+  const splice = async (c: Open) => {
+    const targets = options.upstreams;
+    const target = targets[next++ % targets.length];
+    try {
+      c.upstream = await Deno.connect(target as Deno.ConnectOptions);
+    } catch (err) {
+      log("upstream", `warning: ${where}: cannot reach the server behind the gate: ${err}`);
+      drop(c, options.http ? REFUSED_HTTP : undefined);
+      return;
+    }
+    if (c.closed) {
+      c.upstream.close();
+      return;
+    }
+    const upstream = c.upstream;
+    const toServer = async () => {
+      const buffer = new Uint8Array(64 << 10);
+      for (;;) {
+        const n = await c.client.read(buffer);
+        if (n === null) break;
+        c.lastActivity = now;
+        const chunk = buffer.subarray(0, n);
+        const framing = c.framing;
+        if (framing) {
+          framing.fromClient(chunk);
+          if (framing.requests.tooLarge) {
+            drop(c, framing.inFlight === 0 ? HEAD_TOO_LARGE_HTTP : undefined);
+            return;
+          }
+          if (!framing.followed) unfollow(c);
+          else if (framing.inRequestHead) {
+            if (c.headStarted < 0) c.headStarted = now;
+          } else c.headStarted = -1;
+        } else c.headStarted = -1;
+        await writeAll(upstream, chunk);
+      }
+      try {
+        await upstream.closeWrite();
+      } catch { /* closed already */ }
+    };
+    const toClient = async () => {
+      const buffer = new Uint8Array(64 << 10);
+      for (;;) {
+        const n = await upstream.read(buffer);
+        if (n === null) break;
+        c.lastActivity = now;
+        const chunk = buffer.subarray(0, n);
+        if (c.framing) {
+          c.framing.fromServer(chunk);
+          if (!c.framing.followed) unfollow(c);
+        }
+        await writeAll(c.client, chunk);
+      }
+      c.framing?.serverClosed();
+    };
+    // The client may half-close after its request and still read the answer; the connection
+    // is over when the server's side ends, or at once when either side fails.
+    const sending = toServer().catch(() => drop(c));
+    try {
+      await toClient();
+    } catch {
+      // A reset by either side.
+    } finally {
+      drop(c);
+    }
+    await sending;
+  };
+
+  const acceptLoop = async () => {
+    let backoff = 0;
+    while (accepting) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+        backoff = 0;
+      } catch (err) {
+        if (!accepting || err instanceof Deno.errors.BadResource) break;
+        // Out of descriptors (EMFILE/ENFILE) or a passing fault: wait, then accept again.
+        backoff = Math.min(1000, Math.max(10, backoff * 2));
+        log(
+          "accept",
+          `warning: ${where}: cannot accept connections: ${(err as Error).message}; retrying`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        continue;
+      }
+      if (open.size >= limits.maxConnections) {
+        log(
+          "cap",
+          `warning: ${where}: ${limits.maxConnections} connections are open (the limit); ` +
+            "refusing new ones",
+        );
+        refuse(conn);
+        continue;
+      }
+      // Each answer goes out at once (no Nagle delay behind a small write).
+      (conn as Deno.TcpConn).setNoDelay?.(true);
+      now = performance.now();
+      const c: Open = {
+        client: conn,
+        framing: options.http ? new ConnectionFraming() : undefined,
+        unfollowed: false,
+        lastActivity: now,
+        // The first request head is due from the moment the connection is accepted.
+        headStarted: now,
+        closed: false,
+      };
+      open.add(c);
+      splice(c);
+    }
+  };
+  const accepted = acceptLoop();
+
+  const stopAccepting = () => {
+    if (!accepting) return;
+    accepting = false;
+    try {
+      listener.close();
+    } catch { /* closed already */ }
+  };
+  return {
+    hostname: addr.hostname,
+    port: addr.port,
+    get open() {
+      return open.size;
+    },
+    stopAccepting,
+    async close(graceMs = 2_000) {
+      stopAccepting();
+      await accepted;
+      const deadline = performance.now() + graceMs;
+      while (open.size > 0 && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      clearInterval(sweep);
+      for (const c of [...open]) drop(c);
+    },
+  };
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < bytes.length) at += await conn.write(bytes.subarray(at));
+}
