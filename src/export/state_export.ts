@@ -3,7 +3,6 @@
  * aggregate type, optionally bundled in a zip archive.
  */
 import { zipSync } from "fflate";
-import { DbxError } from "../errors.ts";
 import { sha256, toHex } from "../integrity/sha256.ts";
 import type { AggregateRecord } from "../engine/types.ts";
 
@@ -72,7 +71,8 @@ export function renderExport(
  * A distinct file name (without extension) per type. A type whose name had to
  * be altered, or that differs from another only in letter case (one file on
  * case-insensitive file systems), gets a short hash of its real name appended,
- * so no export file ever overwrites another.
+ * so no export file ever overwrites another (the hash grows when a type's name
+ * was chosen to look like another's hashed name).
  *
  * @example
  * ```ts
@@ -82,15 +82,31 @@ export function renderExport(
  * ```
  */
 export function exportFileNames(types: string[]): Map<string, string> {
-  const safe = new Map(types.map((t) => [t, safeFileName(t)]));
+  const safe = new Map([...new Set(types)].map((t) => [t, safeFileName(t)]));
   const folded = new Map<string, number>();
   for (const name of safe.values()) {
     folded.set(name.toLowerCase(), (folded.get(name.toLowerCase()) ?? 0) + 1);
   }
   const names = new Map<string, string>();
+  const taken = new Set<string>();
+  const altered: string[] = [];
+  // Names kept as they are first: they are distinct, even ignoring case.
   for (const [type, name] of safe) {
-    const unique = name === type && folded.get(name.toLowerCase()) === 1;
-    names.set(type, unique ? name : `${name}-${toHex(sha256(type)).slice(0, 8)}`);
+    if (name === type && folded.get(name.toLowerCase()) === 1) {
+      names.set(type, name);
+      taken.add(name.toLowerCase());
+    } else altered.push(type);
+  }
+  for (const type of altered.sort()) {
+    const base = safe.get(type)!;
+    const hash = toHex(sha256(type));
+    let name = `${base}-${hash.slice(0, 8)}`;
+    for (let n = 16; taken.has(name.toLowerCase()) && n <= hash.length; n *= 2) {
+      name = `${base}-${hash.slice(0, n)}`;
+    }
+    for (let i = 2; taken.has(name.toLowerCase()); i++) name = `${base}-${hash}-${i}`;
+    names.set(type, name);
+    taken.add(name.toLowerCase());
   }
   return names;
 }
@@ -100,11 +116,29 @@ export function zipFiles(files: ExportFile[]): Uint8Array {
   return zipSync(Object.fromEntries(files.map((f) => [f.name, f.data])));
 }
 
-/** Type names may hold characters that are unsafe in file names. */
+/** Device names Windows reserves, with any extension ("CON.csv" is still the console). */
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])$/i;
+/** Longest stem kept from a type name (a hash and the extension still fit in 255 bytes). */
+const MAX_STEM = 100;
+
+/**
+ * A file name stem made of `[A-Za-z0-9._-]` only, for any type name: never empty, never
+ * starting with a dot (so never ".", ".." or hidden), never a Windows device name, at most
+ * 100 characters. It equals the type name only when that name was safe as it is.
+ *
+ * @example
+ * ```ts
+ * safeFileName("a b"); // "a_b"
+ * safeFileName(".."); // "__"
+ * safeFileName("../etc/passwd"); // "___etc_passwd"
+ * ```
+ */
 export function safeFileName(name: string): string {
-  const safe = name.replace(/[^A-Za-z0-9._-]/g, "_");
-  if (safe === "" || safe === "." || safe === "..") {
-    throw new DbxError("invalid_input", `cannot make a file name from ${JSON.stringify(name)}`);
-  }
-  return safe;
+  let safe = name.replace(/[^A-Za-z0-9._-]/g, "_").replace(
+    /^\.+/,
+    (dots) => "_".repeat(dots.length),
+  );
+  if (safe === "") safe = "_";
+  if (WINDOWS_RESERVED.test(safe.split(".")[0])) safe = `_${safe}`;
+  return safe.slice(0, MAX_STEM);
 }

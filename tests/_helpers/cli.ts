@@ -1,6 +1,7 @@
 /** The real `dbx` CLI as a subprocess, for the suites that drive it offline. */
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "./assert.ts";
+import { outputWithin, PROCESS_DEADLINE_MS } from "./deadline.ts";
 
 export const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
@@ -11,7 +12,8 @@ export interface CliResult {
 }
 
 /**
- * Run `dbx <args> --data-dir <dir>`, optionally with `stdin`.
+ * Run `dbx <args> --data-dir <dir>`, optionally with `stdin`. A run that does not exit
+ * within PROCESS_DEADLINE_MS is killed and fails the test with a clear message.
  *
  * @example
  * ```ts
@@ -31,7 +33,11 @@ export async function runDbx(dir: string, args: string[], stdin?: string): Promi
     await writer.write(new TextEncoder().encode(stdin));
     await writer.close();
   }
-  const output = await child.output();
+  const output = await outputWithin(
+    child,
+    PROCESS_DEADLINE_MS,
+    `dbx ${args.join(" ").slice(0, 200)}`,
+  );
   // Deno itself may report waiting for the node_modules lock when runs overlap.
   const stderr = new TextDecoder().decode(output.stderr).split("\n")
     .filter((line) => line && !line.startsWith("Blocking waiting for file lock"))

@@ -8,6 +8,7 @@ import {
 } from "../../src/auth/authority.ts";
 import { base64UrlDecode, base64UrlEncode, signJwt } from "../../src/auth/jwt.ts";
 import { DbxError } from "../../src/errors.ts";
+import { LruMap } from "../../src/util/lru_map.ts";
 import {
   assertRefused,
   assertRejects,
@@ -505,21 +506,68 @@ Deno.test("authority: mintShortLived gives a 60 s full-scope system token, unrec
   });
 });
 
+/**
+ * Watch every LruMap (the authority's verification cache is one) while `fn` runs: how
+ * many entries each held at most, and how many times each was written.
+ */
+async function watchCaches(fn: () => Promise<void>): Promise<{ max: number; sets: number }[]> {
+  const seen = new Map<LruMap<unknown, unknown>, { max: number; sets: number }>();
+  const original = LruMap.prototype.set;
+  LruMap.prototype.set = function (this: LruMap<unknown, unknown>, key, value) {
+    original.call(this, key, value);
+    const entry = seen.get(this) ?? { max: 0, sets: 0 };
+    entry.max = Math.max(entry.max, this.size);
+    entry.sets++;
+    seen.set(this, entry);
+  };
+  try {
+    await fn();
+  } finally {
+    LruMap.prototype.set = original;
+  }
+  return [...seen.values()];
+}
+
 Deno.test("authority: the verification cache is bounded and does not outlive revocation", async () => {
-  await withAuthority(async (auth) => {
-    const tokens: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      tokens.push((await auth.generate({ group: "g", user: `u${i}` })).token);
-    }
-    for (const t of tokens) auth.authorize(t, "aggregate.read", p001);
-    for (const t of tokens) auth.authorize(t, "aggregate.read", p001); // evicted ones re-verify
-    await auth.revoke(tokens[4]);
-    assertRefused(
-      () => auth.authorize(tokens[4], "aggregate.read", p001),
-      "unauthorized",
-      "revoked",
-    );
-  }, { cacheSize: 2 });
+  const caches = await watchCaches(() =>
+    withAuthority(async (auth) => {
+      const tokens: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        tokens.push((await auth.generate({ group: "g", user: `u${i}` })).token);
+      }
+      for (const t of tokens) auth.authorize(t, "aggregate.read", p001);
+      for (const t of tokens) auth.authorize(t, "aggregate.read", p001); // evicted ones re-verify
+      // Two tokens that fit are served from the cache: no new entries are written.
+      for (let i = 0; i < 10; i++) auth.authorize(tokens[i % 2], "aggregate.read", p001);
+      await auth.revoke(tokens[4]);
+      assertRefused(
+        () => auth.authorize(tokens[4], "aggregate.read", p001),
+        "unauthorized",
+        "revoked",
+      );
+    }, { cacheSize: 2 })
+  );
+  assert.ok(caches.length >= 1, "the authority keeps its verified tokens in a bounded LruMap");
+  const cache = caches.reduce((a, b) => (b.sets > a.sets ? b : a));
+  assert.equal(cache.max, 2, "the cache never held more than its 2 entries");
+  // 5 misses, then 5 more (each was evicted by the time it came back), then 2 for the
+  // pair (evicted by the second round) and none for the 8 hits after those, then 1 for
+  // the revoked token (evicted too; revocation is checked after the signature): 13.
+  assert.equal(cache.sets, 13, "evicted tokens are verified again, cached ones are not");
+});
+
+Deno.test("authority: the default verification cache is bounded too (1024 tokens)", async () => {
+  const caches = await watchCaches(() =>
+    withAuthority((auth) => {
+      for (let i = 0; i < 1100; i++) {
+        auth.authorize(auth.mintShortLived({ user: `u${i}` }), "aggregate.read", p001);
+      }
+      return Promise.resolve();
+    })
+  );
+  const cache = caches.reduce((a, b) => (b.sets > a.sets ? b : a));
+  assert.equal(cache.sets, 1100, "every new token was verified and cached");
+  assert.equal(cache.max, 1024, "1100 distinct tokens, at most 1024 kept");
 });
 
 Deno.test("authority: a closed authority refuses to work", async () => {

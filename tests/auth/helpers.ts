@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { TokenAuthority, type TokenAuthorityOptions } from "../../src/auth/authority.ts";
 import { DbxError } from "../../src/errors.ts";
+import { PROCESS_DEADLINE_MS, runWithin } from "../_helpers/deadline.ts";
 
 export const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -97,14 +98,15 @@ export interface CliResult {
 
 /** Run the real `dbx` as a subprocess. */
 export async function dbx(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const output = await new Deno.Command(Deno.execPath(), {
+  const command = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
     cwd: ROOT,
     env: { NO_COLOR: "1", DBX_NO_UPGRADE_CHECK: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  });
+  const output = await runWithin(command, PROCESS_DEADLINE_MS, `dbx ${args.slice(0, 2).join(" ")}`);
   return {
     code: output.code,
     stdout: new TextDecoder().decode(output.stdout),

@@ -43,10 +43,54 @@ Deno.test("scope: wildcard matching table", () => {
   }
 });
 
-Deno.test("scope: hostile patterns stay fast (no exponential backtracking)", () => {
-  const pattern = "*a".repeat(200) + "b";
-  const resource = "a".repeat(5000);
-  assert.equal(matchResource(pattern, resource), false);
+/**
+ * How long each hostile match may take. The linear-space matcher takes about a millisecond
+ * for each of these (at most pattern × resource steps, ~2 million); a backtracking one
+ * takes longer than the age of the universe. Noise (a loaded CI machine) stays far below.
+ */
+const HOSTILE_MATCH_MS = 1_000;
+/** The worker's start (a type check and module load) plus all matches. */
+const HOSTILE_DEADLINE_MS = 20_000;
+
+Deno.test("scope: hostile patterns stay fast (no exponential backtracking)", async () => {
+  const cases = [
+    { pattern: "*a".repeat(200) + "b", resource: "a".repeat(5000), expected: false },
+    { pattern: "a*".repeat(200) + "b", resource: "a".repeat(5000), expected: false },
+    { pattern: "*?".repeat(100) + "*b", resource: "a".repeat(5000), expected: false },
+    { pattern: "*a*a*a*a*a*a*a*a*a*a*a*a*b", resource: "a".repeat(5000), expected: false },
+    { pattern: "*a".repeat(200) + "*", resource: "a".repeat(5000), expected: true },
+  ];
+  // In a worker, so that a match that never ends fails the test instead of hanging it.
+  const worker = new Worker(new URL("./fixtures/match_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const results = await new Promise<{ matched: boolean; ms: number }[]>((resolve, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `hostile patterns took over ${HOSTILE_DEADLINE_MS} ms (exponential backtracking?)`,
+            ),
+          ),
+        HOSTILE_DEADLINE_MS,
+      );
+      worker.onmessage = (e) => resolve(e.data);
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(`match worker failed: ${e.message}`));
+      };
+      worker.postMessage(cases.map(({ pattern, resource }) => ({ pattern, resource })));
+    });
+    for (const [i, { matched, ms }] of results.entries()) {
+      assert.equal(matched, cases[i].expected, `case ${i}`);
+      assert.ok(ms < HOSTILE_MATCH_MS, `case ${i} took ${ms.toFixed(1)} ms`);
+    }
+  } finally {
+    clearTimeout(timer);
+    worker.terminate();
+  }
 });
 
 Deno.test("scope: resource strings escape separators and wildcards", () => {

@@ -8,6 +8,11 @@ import { unzipSync } from "fflate";
 import { assert, assertEquals } from "../_helpers/assert.ts";
 import { applyArgs, assertHelp, runDbx as dbx, runDbxOk as ok } from "../_helpers/cli.ts";
 import { withTempDir } from "../_helpers/temp.ts";
+import { dekBytes, loadConfig } from "../../src/config/mod.ts";
+import { openJson } from "../../src/engine/codec.ts";
+import { Engine, storePath } from "../../src/engine/engine.ts";
+import { snapshotKey } from "../../src/engine/keys.ts";
+import { openRocksStorage } from "../../src/store/rocksdb.ts";
 
 async function json(dir: string, args: string[]) {
   return JSON.parse(await ok(dir, [...args, "--json"]));
@@ -71,15 +76,46 @@ Deno.test("aggregate apply, get, list, replay and verify work offline", async ()
   });
 });
 
+/** The snapshots of patient/p-1 as stored: version, comment and the sealed state. */
+async function storedSnapshots(dir: string) {
+  const { config } = await loadConfig({ dataDir: dir }, { create: false });
+  const dek = dekBytes(config);
+  const storage = await openRocksStorage(storePath(dir), { readOnly: true });
+  const engine = await Engine.open({ dataDir: dir, dek, storage, readOnly: true });
+  try {
+    const listed = await engine.listSnapshots("patient", "p-1");
+    return await Promise.all(listed.map(async (s) => {
+      const key = snapshotKey("patient", "p-1", s.version);
+      const value = await storage.get(key);
+      assert(value, `snapshot ${s.version} is listed but not stored`);
+      const { state } = openJson<{ state: unknown }>(value, key, dek, "snapshot");
+      return { version: s.version, comment: s.comment, state };
+    }));
+  } finally {
+    await engine.close();
+  }
+}
+
 Deno.test("aggregate snapshot, archive, restore, remove, stage and commit", async () => {
   await withStore(async (dir) => {
-    await ok(dir, ["aggregate", "snapshot", ...P1, "--comment", "before audit"]);
+    const taken = await json(dir, ["aggregate", "snapshot", ...P1, "--comment", "before audit"]);
+    assertEquals(taken.version, 2);
+    // The snapshot is really stored, at version 2, holding the state at version 2.
+    const atTwo = { name: "Jane", age: "40", status: "active" };
+    assertEquals(await storedSnapshots(dir), [
+      { version: 2, comment: "before audit", state: atTwo },
+    ]);
     await ok(dir, ["aggregate", "archive", ...P1, "--comment", "closed"]);
     await fails(dir, apply("--event", "late", "--field", "a=1"), 1, /archived/);
     assertEquals((await json(dir, ["aggregate", "get", ...P1])).archived, true);
     await ok(dir, ["aggregate", "restore", ...P1]);
     await ok(dir, apply("--event", "reopened", "--field", "a=1"));
     await fails(dir, ["aggregate", "remove", ...P1], 1, /committed events/);
+    // State at version 2 is rebuilt from the snapshot (nothing to fold after it) and
+    // equals it; the current state has the later event on top.
+    assertEquals((await json(dir, ["aggregate", "get", ...P1, "--version", "2"])).state, atTwo);
+    assertEquals((await json(dir, ["aggregate", "get", ...P1])).state, { ...atTwo, a: "1" });
+    assertEquals((await storedSnapshots(dir)).map((s) => s.version), [2], "no other snapshot");
 
     const order = (id: string) => ["--aggregate", "order", "--aggregate-id", id];
     await ok(dir, [...applyArgs("order", "o-1", "placed", "total=10"), "--stage"]);

@@ -1,16 +1,19 @@
 import assert from "node:assert/strict";
 import { programName, redactUnknownOption } from "../../src/cli/run.ts";
+import { PROCESS_DEADLINE_MS, runWithin } from "../_helpers/deadline.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 Deno.test("cli: a mistyped --option=value never echoes the value", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const out = await new Deno.Command(Deno.execPath(), {
+    const command = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", MAIN, "config", "--deek=SUPERSECRET-VALUE", "--data-dir", dir],
+      stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).output();
+    });
+    const out = await runWithin(command, PROCESS_DEADLINE_MS, "dbx config --deek=…");
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 2);
     assert.match(stderr, /unknown option '--deek=…'/);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { verifyMasterKey } from "../../src/config/mod.ts";
+import { PROCESS_DEADLINE_MS, runWithin } from "../_helpers/deadline.ts";
 import { dbx, exists, freshDek, modeOf, oneLineError, secrets, withTempDir } from "./helpers.ts";
 
 const POSIX = Deno.build.os !== "windows";
@@ -397,10 +398,12 @@ Deno.test("config --help lists every flag of the seed", async () => {
 async function cacheDir(): Promise<string> {
   const fromEnv = Deno.env.get("DENO_DIR");
   if (fromEnv) return fromEnv;
-  const output = await new Deno.Command(Deno.execPath(), {
+  const command = new Deno.Command(Deno.execPath(), {
     args: ["info", "--json"],
+    stdin: "null",
     stdout: "piped",
     stderr: "null",
-  }).output();
+  });
+  const output = await runWithin(command, PROCESS_DEADLINE_MS, "deno info --json");
   return JSON.parse(new TextDecoder().decode(output.stdout)).denoDir;
 }

@@ -1,6 +1,7 @@
 /** Shared helpers for the config tests: temp dirs and the real CLI as a subprocess. */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { PROCESS_DEADLINE_MS, runWithin } from "../_helpers/deadline.ts";
 
 export const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
@@ -22,13 +23,14 @@ export interface CliResult {
 
 /** Run `dbx <args>` and check that nothing it printed contains a secret. */
 export async function dbx(args: string[], env?: Record<string, string>): Promise<CliResult> {
-  const output = await new Deno.Command(Deno.execPath(), {
+  const command = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
     env: { NO_COLOR: "1", DBX_NO_UPGRADE_CHECK: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  });
+  const output = await runWithin(command, PROCESS_DEADLINE_MS, `dbx ${args[0] ?? ""}`);
   const result = {
     code: output.code,
     stdout: new TextDecoder().decode(output.stdout),

@@ -17,6 +17,7 @@ import {
 } from "../../src/integrity/merkle.ts";
 import { fromHex, toHex } from "../../src/integrity/sha256.ts";
 import { assert, assertEquals } from "../_helpers/assert.ts";
+import { withDeadline } from "../_helpers/deadline.ts";
 import { randomDek, range1, withTempDir } from "./helpers.ts";
 
 const CHILD = fileURLToPath(new URL("./fixtures/crash_child.ts", import.meta.url));
@@ -76,17 +77,22 @@ async function runAndKill(dir: string, dekBase64: string): Promise<Ack[]> {
   })();
   let killed = false;
   try {
-    const exitedEarly = await Promise.race([
-      acked.then(() => false),
-      child.status.then(() => true),
-    ]);
+    const exitedEarly = await withDeadline(
+      30_000,
+      () => `the crash child's first acknowledgement (stderr: ${stderr})`,
+      Promise.race([acked.then(() => false), child.status.then(() => true)]),
+    );
     assert(!exitedEarly, `the child exited before acknowledging anything: ${stderr}`);
     await sleep(50 + Math.random() * 350);
     child.kill("SIGKILL");
     killed = true;
-    const status = await child.status;
+    const status = await withDeadline(10_000, "the crash child to die of SIGKILL", child.status);
     assertEquals(status.signal, "SIGKILL", `the child ended on its own: ${stderr}`);
-    await Promise.all([reading, readingErr]);
+    await withDeadline(
+      10_000,
+      "the crash child's output to end",
+      Promise.all([reading, readingErr]),
+    );
     return acks;
   } finally {
     if (!killed) {

@@ -158,6 +158,9 @@ export async function withRestServer<T>(
   }
 }
 
+/** How long one request of `RestServer.request` may take, its body read included. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 async function send(base: string, method: string, path: string, o: RequestOptions): Promise<Reply> {
   const headers = new Headers(o.headers);
   if (o.token !== null && o.token !== undefined) headers.set("Authorization", `Bearer ${o.token}`);
@@ -168,7 +171,13 @@ async function send(base: string, method: string, path: string, o: RequestOption
     body = JSON.stringify(o.body);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
-  const res = await fetch(`${base}${path}`, { method, headers, body });
+  // Bounded: a server that never answers fails the test instead of hanging it.
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body,
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
   const text = await res.text();
   let json: unknown;
   try {

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { isProcessAlive, readPidFile } from "../../src/server/pid_file.ts";
+import { waitUntil, withDeadline } from "../_helpers/deadline.ts";
 import {
   DAEMON_TEST_OPTS as OPTS,
   dbx,
@@ -20,6 +21,9 @@ const CLIENTS = 32;
 const AGGREGATES = 12;
 /** Acknowledged appends to wait for before the kill. */
 const ACKS_BEFORE_KILL = 600;
+/** One request of a client, and the wait for the acknowledgements before the kill. */
+const REQUEST_TIMEOUT_MS = 15_000;
+const ACKS_DEADLINE_MS = 60_000;
 
 interface Ack {
   type: string;
@@ -46,6 +50,8 @@ Deno.test(
           method: "POST",
           headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
           body: JSON.stringify(body),
+          // A hung server fails the client (and so the test) instead of hanging it.
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         });
 
       const client = async (n: number) => {
@@ -90,18 +96,34 @@ Deno.test(
             }
           } catch (err) {
             if (killed) return; // refused or cut off by the kill: not acknowledged
-            throw err;
+            throw timedOut(err) ? new Error(`a request took over ${REQUEST_TIMEOUT_MS} ms`) : err;
           }
         }
       };
       const clients = Array.from({ length: CLIENTS }, (_, n) => client(n));
-      const failure = Promise.race(clients).then(() => undefined);
-      while (acked.length < ACKS_BEFORE_KILL) {
-        await Promise.race([failure, new Promise((r) => setTimeout(r, 5))]);
+      let failure: unknown;
+      for (const c of clients) c.catch((err) => (failure ??= err));
+      try {
+        await waitUntil(
+          ACKS_DEADLINE_MS,
+          () => `${ACKS_BEFORE_KILL} acknowledged appends before the kill (${acked.length} came)`,
+          () => {
+            if (failure !== undefined) throw failure;
+            return acked.length >= ACKS_BEFORE_KILL;
+          },
+          5,
+        );
+      } catch (err) {
+        killed = true; // the clients stop; withDataDir ends the server
+        throw err;
       }
       Deno.kill(info.pid, "SIGKILL");
       killed = true;
-      await Promise.all(clients);
+      await withDeadline(
+        REQUEST_TIMEOUT_MS * 2,
+        "the clients to stop after the kill",
+        () => Promise.all(clients),
+      );
       assert(await waitForExit(info.pid), "server died");
       assert(acked.length >= ACKS_BEFORE_KILL);
 
@@ -145,6 +167,7 @@ Deno.test(
       const again = await startDaemon(dir);
       const res = await fetch(`http://127.0.0.1:${again.port}/v1/aggregates/acct/a-0`, {
         headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       assert.equal(res.status, 200);
       await res.body?.cancel();
@@ -163,4 +186,9 @@ function ackOf(record: any): Ack {
     position: record.position,
     hash: record.hash,
   };
+}
+
+/** An abort by `AbortSignal.timeout`. */
+function timedOut(err: unknown): boolean {
+  return err instanceof DOMException && err.name === "TimeoutError";
 }

@@ -16,6 +16,7 @@ import {
   withDataDir,
 } from "./lifecycle_helpers.ts";
 import { isProcessAlive } from "../../src/server/pid_file.ts";
+import { PROCESS_DEADLINE_MS, statusWithin } from "../_helpers/deadline.ts";
 
 /** The pid of a process that has exited (and was reaped): certainly not running. */
 async function deadPid(): Promise<number> {
@@ -24,7 +25,7 @@ async function deadPid(): Promise<number> {
     stdout: "null",
     stderr: "null",
   }).spawn();
-  await child.status;
+  await statusWithin(child, PROCESS_DEADLINE_MS, "deno eval");
   return child.pid;
 }
 

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { dekBytes, loadConfig } from "../../src/config/mod.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { isProcessAlive, type PidInfo, readPidFile } from "../../src/server/pid_file.ts";
+import { outputWithin, PROCESS_DEADLINE_MS } from "../_helpers/deadline.ts";
 
 /**
  * Options of tests that run daemons and CLI subprocesses: their streams and
@@ -30,7 +31,8 @@ export interface RunOptions {
 }
 
 /**
- * Run `dbx <args>` to completion (stdin closed, so never a TTY).
+ * Run `dbx <args>` to completion (stdin closed, so never a TTY), at most
+ * PROCESS_DEADLINE_MS (then it is killed and the test fails).
  *
  * @example
  * ```ts
@@ -44,14 +46,16 @@ export async function dbx(args: string[], options: RunOptions = {}): Promise<Cli
   delete env.EVENTDBX_DATA_DIR;
   Object.assign(env, { DBX_NO_UPGRADE_CHECK: "1" }, options.env);
   for (const name of options.unsetEnv ?? []) delete env[name];
-  const out = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
     env,
     clearEnv: true,
-  }).output();
+  }).spawn();
+  // A hung command (e.g. a `stop` that never returns) fails the test instead of hanging it.
+  const out = await outputWithin(child, PROCESS_DEADLINE_MS, `dbx ${args.join(" ").slice(0, 200)}`);
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readPidFile } from "../../src/server/pid_file.ts";
+import { statusWithin, waitUntil, withDeadline } from "../_helpers/deadline.ts";
 import {
   DAEMON_TEST_OPTS as OPTS,
   dbx,
@@ -17,21 +18,32 @@ import {
   withEngine,
 } from "./lifecycle_helpers.ts";
 
-/** Read a child's stdout until a line matches; returns the match. */
-async function waitForLine(
+/** How long one step of these tests (a line, a reply, an exit) may take before it counts as hung. */
+const STEP_MS = 30_000;
+/** One HTTP request of a load client. */
+const REQUEST_TIMEOUT_MS = 15_000;
+
+/** Read a child's stdout until a line matches (at most STEP_MS); returns the match. */
+function waitForLine(
   reader: ReadableStreamDefaultReader<string>,
   pattern: RegExp,
   seen: string[],
 ): Promise<RegExpMatchArray> {
-  let buffer = "";
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`stream ended before ${pattern}: ${seen.join("")}`);
-    seen.push(value);
-    buffer += value;
-    const match = buffer.match(pattern);
-    if (match) return match;
-  }
+  return withDeadline(
+    STEP_MS,
+    () => `the server to print ${pattern} (it printed: ${seen.join("")})`,
+    async () => {
+      let buffer = "";
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${pattern}: ${seen.join("")}`);
+        seen.push(value);
+        buffer += value;
+        const match = buffer.match(pattern);
+        if (match) return match;
+      }
+    },
+  );
 }
 
 async function writeAll(conn: Deno.Conn, data: string | Uint8Array): Promise<void> {
@@ -41,18 +53,20 @@ async function writeAll(conn: Deno.Conn, data: string | Uint8Array): Promise<voi
 
 async function readSome(conn: Deno.Conn): Promise<string> {
   const buf = new Uint8Array(4096);
-  const n = await conn.read(buf);
+  const n = await withDeadline(STEP_MS, "a reply from the server", conn.read(buf));
   return n === null ? "" : new TextDecoder().decode(buf.subarray(0, n));
 }
 
-/** Everything until the server closes the connection (`Connection: close`). */
-async function readAll(conn: Deno.Conn): Promise<string> {
-  let text = "";
-  while (true) {
-    const chunk = await readSome(conn);
-    if (chunk === "") return text;
-    text += chunk;
-  }
+/** Everything until the server closes the connection (`Connection: close`), at most STEP_MS. */
+function readAll(conn: Deno.Conn): Promise<string> {
+  return withDeadline(STEP_MS, "the server to answer and close the connection", async () => {
+    let text = "";
+    while (true) {
+      const chunk = await readSome(conn);
+      if (chunk === "") return text;
+      text += chunk;
+    }
+  });
 }
 
 Deno.test(
@@ -72,6 +86,7 @@ Deno.test(
       const stderrDone = child.stderr.pipeTo(log.writable);
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       const seen: string[] = [];
+      let conn: Deno.Conn | undefined;
       try {
         const [, port] = await waitForLine(
           reader,
@@ -83,7 +98,7 @@ Deno.test(
         // Raw HTTP so the test knows when the handler is in flight: with
         // `Expect: 100-continue` the server answers "100 Continue" only once the handler
         // starts reading the body, and the body is sent only after SIGTERM.
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+        conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
         const body = new TextEncoder().encode(
           JSON.stringify({ event_type: "placed", payload: { total: "42" } }),
         );
@@ -100,17 +115,20 @@ Deno.test(
         // The server is draining now; the body arrives only now.
         await writeAll(conn, body);
         const answer = await readAll(conn);
-        conn.close();
         assert.match(answer, /^HTTP\/1\.1 201 /, answer);
         const record = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
         assert.equal(record.version, 1);
         assert.deepEqual(record.metadata.issued_by, { group: "ops", user: "alice" });
 
         // New connections are refused once the listener stopped.
-        await assert.rejects(() => fetch(`http://127.0.0.1:${port}/health`));
+        // (A connection accepted but never answered would time out: that is not a refusal.)
+        await assert.rejects(
+          () => fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(STEP_MS) }),
+          (err: Error) => err.name !== "TimeoutError",
+        );
 
         await waitForLine(reader, /dbx stopped/, seen);
-        const status = await child.status;
+        const status = await statusWithin(child, STEP_MS, "the server to exit after SIGTERM");
         assert.equal(status.code, 0, `exit code; stdout: ${seen.join("")}`);
         assert.equal(await readPidFile(dir), undefined, "PID file removed on clean shutdown");
 
@@ -121,6 +139,9 @@ Deno.test(
           assert.equal((await engine.verify("order", "o-1")).verified, true);
         });
       } finally {
+        try {
+          conn?.close();
+        } catch { /* closed */ }
         try {
           child.kill("SIGKILL");
         } catch { /* exited */ }
@@ -152,6 +173,7 @@ Deno.test(
               method: "POST",
               headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
               body: JSON.stringify({ event_type: "item-added", payload: { n, i } }),
+              signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
             });
             const record = await res.json();
             if (res.status === 201) {
@@ -163,18 +185,34 @@ Deno.test(
               });
             } else throw new Error(`unexpected ${res.status}: ${JSON.stringify(record)}`);
           } catch (err) {
-            if (!stopping) throw err;
+            if (!stopping) {
+              throw err instanceof DOMException && err.name === "TimeoutError"
+                ? new Error(`an append took over ${REQUEST_TIMEOUT_MS} ms`)
+                : err;
+            }
             refusedAfterStop++;
             return;
           }
         }
       };
       const clients = Array.from({ length: 16 }, (_, n) => client(n));
-      while (acked.length < 200) await new Promise((r) => setTimeout(r, 10));
-      stopping = true;
+      let failure: unknown;
+      for (const c of clients) c.catch((err) => (failure ??= err));
+      try {
+        await waitUntil(STEP_MS, () => `200 acknowledged appends (${acked.length} came)`, () => {
+          if (failure !== undefined) throw failure;
+          return acked.length >= 200;
+        }, 10);
+      } finally {
+        stopping = true;
+      }
       const stopped = await dbx(["stop", "--data-dir", dir]);
       ok(stopped, "stop under load");
-      await Promise.allSettled(clients);
+      await withDeadline(
+        REQUEST_TIMEOUT_MS * 2,
+        "the clients to finish after stop",
+        () => Promise.allSettled(clients),
+      );
       assert(await waitForExit(info.pid), "server exited");
       assert(acked.length >= 200);
 

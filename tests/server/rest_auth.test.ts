@@ -2,7 +2,9 @@
  * REST authentication and scopes: every route but /health needs a valid bearer
  * token; bad, foreign, expired and revoked tokens get 401; scopes give 403.
  */
+import { loadOrCreateNodeKey } from "../../src/auth/node_key.ts";
 import { openApiDocument } from "../../src/rest/openapi.ts";
+import { paddedTokens } from "../_helpers/tokens.ts";
 import {
   assert,
   assertEquals,
@@ -335,7 +337,7 @@ Deno.test("schema and token scopes: schema.read filters the list; token.manage g
   });
 });
 
-Deno.test("an unauthenticated request is refused before its body is read or checked", async () => {
+Deno.test("a small bad body with a bad token is answered 401, not 400", async () => {
   await withRestServer(async (s) => {
     const reply = await s.request("POST", "/v1/events", {
       token: "not-a-jwt",
@@ -343,4 +345,174 @@ Deno.test("an unauthenticated request is refused before its body is read or chec
     });
     expectError(reply, 401, "unauthorized");
   }, { maxBodyBytes: 64 });
+});
+
+/** What a raw HTTP/1.1 exchange got back: the reply, or nothing within the wait. */
+interface RawReply {
+  status: number;
+  // deno-lint-ignore no-explicit-any
+  json: any;
+}
+
+/**
+ * Send a request head and only the start of its body (the rest never comes), then wait up
+ * to `waitMs` for a reply. A server that read the body before answering cannot answer:
+ * the body has not been sent. Returns undefined when no reply came in time.
+ */
+async function replyBeforeBody(
+  port: number,
+  head: string,
+  bodyStart: Uint8Array,
+  waitMs: number,
+): Promise<RawReply | undefined> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const timer = setTimeout(() => conn.close(), waitMs);
+  let text = "";
+  try {
+    const bytes = new Uint8Array([...new TextEncoder().encode(head), ...bodyStart]);
+    for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+    const buf = new Uint8Array(64 << 10);
+    const decoder = new TextDecoder();
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+      const end = text.indexOf("\r\n\r\n");
+      const length = /\r\ncontent-length: *(\d+)/i.exec(text);
+      if (end >= 0 && length && text.length >= end + 4 + Number(length[1])) break;
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.Interrupted || err instanceof Deno.errors.BadResource)) {
+      throw err;
+    }
+    if (text === "") return undefined; // closed by the timer: no reply in time
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+  }
+  if (text === "") return undefined;
+  const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1]);
+  return { status, json: JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)) };
+}
+
+const LIMIT = 1 << 20;
+const SENT = 64 << 10;
+
+/** Request heads with a body far over the limit, of a smaller but large size, or chunked. */
+function framings(authorization: string): { name: string; head: string; body: Uint8Array }[] {
+  const start = (path: string) =>
+    `POST ${path} HTTP/1.1\r\nHost: dbx\r\n${authorization}Content-Type: application/json\r\n`;
+  const bytes = new Uint8Array(SENT).fill(0x20);
+  const chunk = new Uint8Array([
+    ...new TextEncoder().encode(`${SENT.toString(16)}\r\n`),
+    ...bytes,
+    ...new TextEncoder().encode("\r\n"),
+  ]);
+  return [
+    {
+      name: "Content-Length 32 MiB (32x the limit)",
+      head: `${start("/v1/events")}Content-Length: ${32 << 20}\r\n\r\n`,
+      body: bytes,
+    },
+    {
+      name: "Content-Length 768 KiB (within the limit)",
+      head: `${start("/v1/aggregates/patient/p-1/events")}Content-Length: ${768 << 10}\r\n\r\n`,
+      body: bytes,
+    },
+    {
+      name: "chunked, no length, never ending",
+      head: `${start("/v1/events/batch")}Transfer-Encoding: chunked\r\n\r\n`,
+      body: chunk,
+    },
+  ];
+}
+
+Deno.test("a huge or endless body without a valid token: 401 while the client is still sending it", async () => {
+  const foreign = await foreignToken();
+  await withRestServer(async (s) => {
+    const bad: [string, string][] = [
+      ["no token", ""],
+      ["a malformed token", "Authorization: Bearer not-a-jwt\r\n"],
+      ["a token of another node", `Authorization: Bearer ${foreign}\r\n`],
+    ];
+    for (const [who, authorization] of bad) {
+      for (const f of framings(authorization)) {
+        // Only 64 KiB of the body is ever sent: a reply proves the server did not wait for it.
+        const reply = await replyBeforeBody(s.port, f.head, f.body, 10_000);
+        assert(reply, `${who}, ${f.name}: no reply within 10 s (the server waits for the body)`);
+        assertEquals(reply.status, 401, `${who}, ${f.name}: ${JSON.stringify(reply.json)}`);
+        assertEquals(reply.json.code, "unauthorized", `${who}, ${f.name}`);
+      }
+    }
+    // Control: with a valid token the same requests are read (so the 401s above did not
+    // come from reading them): the declared 32 MiB is refused as too large, and the other
+    // two get no answer while the server waits for the rest of their bodies.
+    const [far, within, chunked] = framings(`Authorization: Bearer ${s.admin}\r\n`);
+    assertEquals((await replyBeforeBody(s.port, far.head, far.body, 10_000))?.status, 413);
+    for (const f of [within, chunked]) {
+      assertEquals(await replyBeforeBody(s.port, f.head, f.body, 300), undefined, f.name);
+    }
+    assertEquals(await s.engine.lastPosition(), 0, "nothing was stored");
+  }, { maxBodyBytes: LIMIT });
+});
+
+Deno.test("a body of several MiB, whole or streamed, without a valid token gets 401 unread", async () => {
+  await withRestServer(async (s) => {
+    for (const authorization of [undefined, "Bearer not-a-jwt"]) {
+      const headers: Record<string, string> = authorization ? { authorization } : {};
+      // Whole, with its Content-Length: 6 MiB, six times the limit; 401, not 413.
+      const whole = await fetch(`${s.base}/v1/events`, {
+        method: "POST",
+        headers,
+        body: new Uint8Array(6 << 20).fill(0x20),
+        signal: AbortSignal.timeout(10_000),
+      });
+      expectError(
+        { status: whole.status, headers: whole.headers, text: "", json: await whole.json() },
+        401,
+        "unauthorized",
+      );
+      // Streamed (chunked) from a 64 MiB source: answered while most of it is unread.
+      const total = 64 << 20;
+      let pulled = 0;
+      const source = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulled >= total) return controller.close();
+          pulled += 64 << 10;
+          controller.enqueue(new Uint8Array(64 << 10));
+        },
+      }, { highWaterMark: 0 });
+      const started = performance.now();
+      const streamed = await fetch(`${s.base}/v1/events`, {
+        method: "POST",
+        headers,
+        body: source,
+        signal: AbortSignal.timeout(10_000),
+      });
+      const json = await streamed.json();
+      assertEquals([streamed.status, json.code], [401, "unauthorized"]);
+      assert(
+        pulled < total / 4,
+        `the server answered only after ${pulled} of ${total} bytes were sent`,
+      );
+      assert(performance.now() - started < 5_000, "answered at once");
+    }
+    assertEquals(await s.engine.lastPosition(), 0, "nothing was stored");
+  }, { maxBodyBytes: LIMIT });
+});
+
+Deno.test("a well-formed token over the length cap is refused with 401; one at the cap works", async () => {
+  await withRestServer(async (s) => {
+    const { secretKey } = await loadOrCreateNodeKey(s.dir);
+    const { fits, over } = paddedTokens(s.admin, secretKey);
+    assertEquals((await s.request("GET", "/v1/aggregates", { token: fits })).status, 200);
+    expectError(
+      await s.request("GET", "/v1/aggregates", { token: over }),
+      401,
+      "unauthorized",
+      "too long",
+    );
+  });
 });

@@ -7,6 +7,7 @@
  * README shows under exactly those comments.
  */
 import { assert, assertEquals, type RestServer, withRestServer } from "./_rest_setup.ts";
+import { PROCESS_DEADLINE_MS, runWithin } from "../_helpers/deadline.ts";
 
 /** seeds/000: "cURL examples". */
 const OLDER_SEED = {
@@ -76,11 +77,16 @@ const CURRENT_SEED = {
 /** Run one example in bash; returns its stdout parsed as JSON. */
 async function curl(s: RestServer, command: string, token: string): Promise<unknown> {
   const script = command.replaceAll("TOKEN", token).replaceAll(":7070/", `:${s.port}/`);
-  const output = await new Deno.Command("bash", {
-    args: ["-c", `set -o pipefail; ${script}`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const output = await runWithin(
+    new Deno.Command("bash", {
+      args: ["-c", `set -o pipefail; ${script}`],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }),
+    PROCESS_DEADLINE_MS,
+    `curl example: ${command.split("\n")[0]}`,
+  );
   const stdout = new TextDecoder().decode(output.stdout);
   assertEquals(
     output.code,

@@ -4,8 +4,9 @@
  * under concurrency, the bounded buffer, heartbeats, token re-checks and
  * shutdown.
  *
- * Reads are guarded by a generous deadline so that a broken stream fails the
- * test instead of hanging it; nothing asserts how fast anything happens.
+ * Reads are guarded by a generous deadline, and so are whole waits (for N events, for the
+ * end of a stream), so that a broken stream fails the test instead of hanging it — also
+ * one that only ever sends heartbeats; nothing asserts how fast anything happens.
  */
 import type { EventRecord } from "../../src/engine/types.ts";
 import {
@@ -67,24 +68,37 @@ class SseStream {
     }
   }
 
-  /** The next `count` events (comments skipped). */
-  async events(count: number): Promise<{ id: string; record: EventRecord }[]> {
+  /** The next `count` events (comments skipped), all within the deadline. */
+  events(count: number): Promise<{ id: string; record: EventRecord }[]> {
     const out: { id: string; record: EventRecord }[] = [];
-    while (out.length < count) {
-      const message = await this.next();
-      if (!message) throw new Error(`the stream ended after ${out.length} of ${count} events`);
-      if (message.event === "error") throw new Error(`stream error: ${message.data}`);
-      if (message.event !== "event") continue;
-      out.push({ id: message.id!, record: JSON.parse(message.data!) });
-    }
-    return out;
+    return withDeadline(
+      (async () => {
+        while (out.length < count) {
+          const message = await this.next();
+          if (!message) throw new Error(`the stream ended after ${out.length} of ${count} events`);
+          if (message.event === "error") throw new Error(`stream error: ${message.data}`);
+          if (message.event !== "event") continue;
+          out.push({ id: message.id!, record: JSON.parse(message.data!) });
+        }
+        return out;
+      })(),
+      `${count} events (heartbeats do not count)`,
+    );
   }
 
-  /** Every message until the stream ends. */
-  async rest(): Promise<SseMessage[]> {
+  /**
+   * Every message until the stream ends, within the deadline: a stream that never ends
+   * (heartbeats forever) fails instead of being read forever.
+   */
+  rest(): Promise<SseMessage[]> {
     const out: SseMessage[] = [];
-    for (let m = await this.next(); m; m = await this.next()) out.push(m);
-    return out;
+    return withDeadline(
+      (async () => {
+        for (let m = await this.next(); m; m = await this.next()) out.push(m);
+        return out;
+      })(),
+      "the end of the stream",
+    );
   }
 
   close(): void {
@@ -114,10 +128,13 @@ async function openStream(
     Accept: "text/event-stream",
   };
   if (options.lastEventId !== undefined) headers["Last-Event-ID"] = options.lastEventId;
-  const response = await fetch(`${s.base}/v1/events/stream${options.query ?? ""}`, {
-    headers,
-    signal: controller.signal,
-  });
+  const response = await withDeadline(
+    fetch(`${s.base}/v1/events/stream${options.query ?? ""}`, {
+      headers,
+      signal: controller.signal,
+    }),
+    "the stream's response headers",
+  );
   assertEquals(response.status, 200, await peekError(response));
   assert(response.headers.get("content-type")?.startsWith("text/event-stream"));
   return new SseStream(response, controller);
