@@ -9,7 +9,7 @@ import { DbxError } from "../errors.ts";
 import type { Caller } from "./caller.ts";
 import { CATALOGUE } from "./catalogue/mod.ts";
 import type { OperationContext } from "./catalogue/spec.ts";
-import { checkObject, optionalInteger } from "./checks.ts";
+import { checkJsonDepth, checkObject, optionalInteger } from "./checks.ts";
 import { type FeedOptions, openFeed } from "./feed.ts";
 import type { Node } from "./node.ts";
 import type {
@@ -122,6 +122,12 @@ export function createApi(node: Node, options: ApiOptions = {}): Api {
           new DbxError("invalid_input", `unknown operation ${JSON.stringify(name)}`),
         );
       }
+      // One nesting limit for every input, checked first (a deep value cannot even be copied).
+      try {
+        checkJsonDepth(raw, node.config.max_json_depth, "the input");
+      } catch (err) {
+        return Promise.reject(err);
+      }
       // The input is taken when the call is made, as over a port or a wire: a copy, unless
       // the caller gave it away.
       let input: unknown = raw;
@@ -136,6 +142,7 @@ export function createApi(node: Node, options: ApiOptions = {}): Api {
     },
 
     async subscribe(caller, raw) {
+      checkJsonDepth(raw, node.config.max_json_depth, "the input");
       const who = await access.authenticate(caller);
       const body = checkObject(raw ?? {}, ["after"], "the input");
       const after = optionalInteger(body, "after");

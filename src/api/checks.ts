@@ -142,6 +142,34 @@ export function optionalStrings(body: JsonObject, field: string): string[] | und
 }
 
 /**
+ * Refuse a value nested deeper than `limit` levels (an object or array is one level; its
+ * members one more). Iterative, so no input can overflow the stack here; every code path that
+ * handles accepted data may then recurse as deep as the limit.
+ *
+ * @example
+ * ```ts
+ * checkJsonDepth({ a: [1] }, 64, "the input"); // ok: depth 2
+ * checkJsonDepth({ a: { b: {} } }, 2, "the input"); // throws invalid_input naming the limit
+ * ```
+ */
+export function checkJsonDepth(value: unknown, limit: number, what: string): void {
+  if (value === null || typeof value !== "object") return;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (depth > limit) {
+      throw invalid(
+        `${what} is nested deeper than ${limit} levels (the limit, max_json_depth in config.toml)`,
+      );
+    }
+    for (const key in node as Record<string, unknown>) {
+      const child = (node as Record<string, unknown>)[key];
+      if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
+    }
+  }
+}
+
+/**
  * A page's `take`: `fallback` when absent, never more than `limit`.
  *
  * @example

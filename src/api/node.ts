@@ -73,7 +73,7 @@ export class Node {
     this.dataDir = options.dataDir;
     this.config = options.config;
     this.schemas = schemas;
-    this.staging = new StagingArea(options.dataDir);
+    this.staging = new StagingArea(options.dataDir, () => this.dek);
     this.#options = options;
     this.access = new Access({
       tokens: () => this.#tokens ?? this.tokens(),
@@ -134,6 +134,7 @@ export class Node {
       snapshotThreshold: (type: string) =>
         schemas.snapshotThreshold(type) ?? config.snapshot_threshold,
     };
+    if (this.#options.mode !== "read") await makePrivate(dataDir);
     try {
       return await Engine.open(base);
     } catch (err) {
@@ -183,6 +184,32 @@ export async function openNode(options: OpenNodeOptions): Promise<Node> {
     }
   }
   return node;
+}
+
+/**
+ * Make the data directory and the store's files private to their owner (0700 and 0600),
+ * also where an older version or a loose umask left them readable to others.
+ */
+async function makePrivate(dataDir: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const tighten = async (path: string, mode: number) => {
+    try {
+      const info = await Deno.lstat(path);
+      if (!info.isSymlink && ((info.mode ?? 0) & 0o777) !== mode) await Deno.chmod(path, mode);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  };
+  await tighten(dataDir, 0o700);
+  const store = storePath(dataDir);
+  await tighten(store, 0o700);
+  try {
+    for await (const entry of Deno.readDir(store)) {
+      if (entry.isFile) await tighten(`${store}/${entry.name}`, 0o600);
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
 }
 
 /**

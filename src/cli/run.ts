@@ -1,4 +1,5 @@
 import { basename } from "node:path";
+import process from "node:process";
 import { Command, CommanderError } from "commander";
 import { isDbxError } from "../errors.ts";
 import { CliExit } from "./exit.ts";
@@ -54,6 +55,9 @@ export function buildProgram(): Command {
  * Run the CLI and return the process exit code: 0 success, 1 failure, 2 usage error.
  */
 export async function runCli(args: string[]): Promise<number> {
+  // Every file and directory this process creates is its owner's alone, whatever the umask it
+  // was started with (RocksDB's files included: they take their mode from it).
+  if (Deno.build.os !== "windows") process.umask(0o077);
   const program = buildProgram();
   try {
     await program.parseAsync(args, { from: "user" });

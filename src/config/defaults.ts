@@ -9,6 +9,8 @@ export const DEFAULT_PORT = 7070;
 export const DEFAULT_SOCKET_PORT = 6363;
 /** Default Admin API port. */
 export const DEFAULT_ADMIN_PORT = 7171;
+/** Deepest nesting of any JSON input unless configured: real documents stay far below it. */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
 /** Default bound of the writer's queue, in events (`[server] write_queue_limit`). */
 export const DEFAULT_WRITE_QUEUE_LIMIT = 8192;
 /** Most HTTP worker isolates `[server] http_workers` may ask for. */
@@ -36,6 +38,7 @@ export function defaultConfig(dataDir: string): Config {
     page_limit: 1000,
     plugin_max_attempts: 10,
     restrict: "default",
+    max_json_depth: DEFAULT_MAX_JSON_DEPTH,
     api: { rest: true, graphql: true, grpc: true },
     grpc: { bind_addr: `0.0.0.0:${DEFAULT_PORT}` },
     socket: { bind_addr: `0.0.0.0:${DEFAULT_SOCKET_PORT}` },

@@ -38,6 +38,7 @@ export function configDocument(config: Config, path: string): Record<string, unk
   doc.plugin_max_attempts = config.plugin_max_attempts;
   if (config.snapshot_threshold !== undefined) doc.snapshot_threshold = config.snapshot_threshold;
   doc.restrict = config.restrict;
+  doc.max_json_depth = config.max_json_depth;
   doc.api = { ...config.api };
   doc.grpc = { ...config.grpc };
   doc.socket = { ...config.socket };

@@ -17,6 +17,8 @@ export interface Config {
   plugin_max_attempts: number;
   snapshot_threshold?: number;
   restrict: RestrictMode;
+  /** Deepest nesting any JSON input may have (payloads, patches, schemas, request bodies). */
+  max_json_depth: number;
   api: { rest: boolean; graphql: boolean; grpc: boolean };
   grpc: { bind_addr: string };
   socket: { bind_addr: string };

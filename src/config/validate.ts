@@ -154,6 +154,7 @@ const TOP_KEYS = [
   "plugin_max_attempts",
   "snapshot_threshold",
   "restrict",
+  "max_json_depth",
   "api",
   "grpc",
   "socket",
@@ -219,6 +220,9 @@ export function validateConfig(raw: Table, path: string, dataDir: string): Confi
         "restrict",
         `must be off, default, strict, true or false (got ${show(top.restrict)})`,
       );}
+  }
+  if (top.max_json_depth !== undefined) {
+    config.max_json_depth = check.integer(top.max_json_depth, "max_json_depth", 2, 1000);
   }
   if (top.api !== undefined) {
     const api = check.table(top.api, "api", ["rest", "graphql", "grpc"]);

@@ -53,6 +53,10 @@ export function checkAppendInput(
   if (input.payload !== undefined && input.patch !== undefined) {
     throw new DbxError("invalid_input", "payload and patch are mutually exclusive");
   }
+  // An event says what changed: an empty payload must be asked for ({}), never implied.
+  if (input.payload === undefined && input.patch === undefined) {
+    throw new DbxError("invalid_input", "an event needs a payload or a patch");
+  }
   if (input.payload !== undefined) {
     const p = input.payload;
     if (typeof p !== "object" || p === null || Array.isArray(p)) {

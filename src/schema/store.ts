@@ -19,8 +19,8 @@ import type { AggregateSchema, ColumnDefinition, SchemaAlteration } from "./type
 /** File name of the schema store inside the data directory. */
 export const SCHEMA_FILE_NAME = "schemas.json";
 
-/** Schemas hold no secrets: readable like other config. */
-const SCHEMA_FILE_MODE = 0o644;
+/** Every file the database writes is private to its owner. */
+const SCHEMA_FILE_MODE = 0o600;
 const encoder = new TextEncoder();
 
 interface Entry {

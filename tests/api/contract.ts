@@ -443,13 +443,32 @@ test("appendEvents commits a batch over several aggregates all-or-nothing", asyn
   const ids = [crypto.randomUUID(), crypto.randomUUID()];
   const retryable = {
     events: [
-      { aggregate_type: "account", aggregate_id: "a-4", event_type: "opened", event_id: ids[0] },
-      { aggregate_type: "account", aggregate_id: "a-4", event_type: "noted", event_id: ids[1] },
+      {
+        aggregate_type: "account",
+        aggregate_id: "a-4",
+        event_type: "opened",
+        event_id: ids[0],
+        payload: {},
+      },
+      {
+        aggregate_type: "account",
+        aggregate_id: "a-4",
+        event_type: "noted",
+        event_id: ids[1],
+        payload: {},
+      },
     ],
   };
+  // An event with neither payload nor patch is refused: an empty payload is asked for.
+  await rejects(
+    ctx.call("appendEvents", {
+      events: [{ aggregate_type: "account", aggregate_id: "a-4", event_type: "opened" }],
+    }),
+    "invalid_input",
+  );
   const once = await ctx.call("appendEvents", retryable);
   assertEquals([once.created, once.events.map((e) => e.version)], [true, [1, 2]]);
-  assertEquals(once.events.map((e) => e.payload), [{}, {}], "no payload is an empty one");
+  assertEquals(once.events.map((e) => e.payload), [{}, {}]);
   const twice = await ctx.call("appendEvents", retryable);
   assertEquals(twice, { events: once.events, created: false });
 });

@@ -68,7 +68,12 @@ Deno.test(
                     event_type: "debited",
                     payload: { n },
                   },
-                  { aggregate_type: "acct", aggregate_id: `b-${n}`, event_type: "credited" },
+                  {
+                    aggregate_type: "acct",
+                    aggregate_id: `b-${n}`,
+                    event_type: "credited",
+                    payload: {},
+                  },
                 ],
               });
               const answer = await res.json();

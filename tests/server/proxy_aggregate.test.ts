@@ -4,6 +4,7 @@
  * the store read-only; --stage keeps working. After stop, writes are local again.
  */
 import assert from "node:assert/strict";
+import { dekBytes, loadConfig } from "../../src/config/mod.ts";
 import { readStaged } from "../../src/staging/staged_events.ts";
 import {
   DAEMON_TEST_OPTS as OPTS,
@@ -149,18 +150,20 @@ Deno.test(
           ...target("order", "o-9", dir),
           "--event",
           "x",
+          "--payload",
+          "{}",
           "--stage",
         ]),
         "stage o-9",
       );
-      assert.equal((await readStaged(dir)).length, 4);
+      assert.equal((await stagedOf(dir)).length, 4);
       const staged = JSON.parse(
         ok(await dbx(["aggregate", "list", "--stage", "--data-dir", dir, "--json"]), "list staged"),
       );
       assert.equal(staged.length, 4);
       // remove only edits the staging file: o-9 has no committed events.
       ok(await dbx(["aggregate", "remove", ...target("order", "o-9", dir)]), "remove staged");
-      assert.equal((await readStaged(dir)).length, 3);
+      assert.equal((await stagedOf(dir)).length, 3);
 
       const committed = JSON.parse(
         ok(
@@ -175,7 +178,7 @@ Deno.test(
         assert.deepEqual(e.metadata.issued_by, { group: "ops", user: "alice" });
       }
       assert.deepEqual(committed.events.map((e: { version: number }) => e.version), [1, 1, 2]);
-      assert.equal((await readStaged(dir)).length, 0, "staging cleared after the commit");
+      assert.equal((await stagedOf(dir)).length, 0, "staging cleared after the commit");
 
       // A refused batch stays staged.
       ok(
@@ -185,6 +188,8 @@ Deno.test(
           ...target("order", "o-3", dir),
           "--event",
           "x",
+          "--payload",
+          "{}",
           "--stage",
         ]),
         "stage o-3",
@@ -196,7 +201,7 @@ Deno.test(
         /does not permit aggregate\.append/,
         "commit with a read-only token",
       );
-      assert.equal((await readStaged(dir)).length, 1, "still staged");
+      assert.equal((await stagedOf(dir)).length, 1, "still staged");
 
       // The server sees the committed events.
       const res = await fetch(`${await serverUrlOf(dir)}/v1/aggregates/order/o-1`, {
@@ -280,3 +285,9 @@ Deno.test("proxy: a running server on another data dir does not capture writes",
     });
   });
 });
+
+/** The staged events of a data dir (the file is sealed with the DEK of its config). */
+async function stagedOf(dir: string) {
+  const { config } = await loadConfig({ dataDir: dir }, { create: false });
+  return await readStaged(dir, dekBytes(config));
+}

@@ -83,7 +83,12 @@ Deno.test(
             const answer = await request(base, token, "POST", "/v1/events/batch", {
               events: [
                 { aggregate_type: "acct", aggregate_id: id, event_type: "debited", payload: { n } },
-                { aggregate_type: "ledger", aggregate_id: `l-${n}`, event_type: "posted" },
+                {
+                  aggregate_type: "ledger",
+                  aggregate_id: `l-${n}`,
+                  event_type: "posted",
+                  payload: {},
+                },
               ],
             });
             expect201(answer, `batch of client ${n}`);
@@ -207,6 +212,7 @@ Deno.test(
       for (const id of ["a-2", "a-3"]) {
         const answer = await request(base, admin, "POST", `/v1/aggregates/acct/${id}/events`, {
           event_type: "opened",
+          payload: {},
         });
         expect201(answer, `seed acct/${id}`);
         seeded.push(ackOf(answer.json));
@@ -238,6 +244,7 @@ Deno.test(
           expectError(
             await request(base, scoped, "POST", "/v1/aggregates/acct/a-2/events", {
               event_type: "credited",
+              payload: {},
             }),
             403,
             "forbidden",
@@ -248,6 +255,7 @@ Deno.test(
               aggregate_type: "acct",
               aggregate_id: "a-2",
               event_type: "credited",
+              payload: {},
             }),
             403,
             "forbidden",
@@ -256,8 +264,18 @@ Deno.test(
           expectError(
             await request(base, scoped, "POST", "/v1/events/batch", {
               events: [
-                { aggregate_type: "acct", aggregate_id: "a-1", event_type: "credited" },
-                { aggregate_type: "acct", aggregate_id: "a-2", event_type: "credited" },
+                {
+                  aggregate_type: "acct",
+                  aggregate_id: "a-1",
+                  event_type: "credited",
+                  payload: {},
+                },
+                {
+                  aggregate_type: "acct",
+                  aggregate_id: "a-2",
+                  event_type: "credited",
+                  payload: {},
+                },
               ],
             }),
             403,
@@ -319,8 +337,13 @@ Deno.test(
             if (i % 5 === 4) {
               const answer = await request(base, token, "POST", "/v1/events/batch", {
                 events: [
-                  { aggregate_type: "acct", aggregate_id: id, event_type: "debited" },
-                  { aggregate_type: "acct", aggregate_id: `b-${n}`, event_type: "credited" },
+                  { aggregate_type: "acct", aggregate_id: id, event_type: "debited", payload: {} },
+                  {
+                    aggregate_type: "acct",
+                    aggregate_id: `b-${n}`,
+                    event_type: "credited",
+                    payload: {},
+                  },
                 ],
               });
               if (answer.status !== 201) {
@@ -388,6 +411,7 @@ Deno.test(
       assert.equal(read.status, 200, JSON.stringify(read.json));
       const after = await request(againBase, token, "POST", "/v1/aggregates/acct/a-0/events", {
         event_type: "credited",
+        payload: {},
       });
       expect201(after, "append after the restart");
       assert.equal(after.json.version, read.json.version + 1);

@@ -71,8 +71,39 @@ interface ApplyOptions extends CommonOptions {
   json?: boolean;
 }
 
+/** Largest `--payload`/`--patch` read from a file or stdin (a batch body's limit). */
+const MAX_OPTION_BYTES = 8 << 20;
+
+/**
+ * The text of a JSON option: `@path` reads a file, `-` reads stdin, anything else is the JSON
+ * itself (no JSON text starts with `@`), so a 1 MiB payload need not pass the command line.
+ */
+async function optionText(name: string, value: string): Promise<string> {
+  if (value !== "-" && !value.startsWith("@")) return value;
+  const source = value === "-" ? "stdin" : value.slice(1);
+  let bytes: Uint8Array;
+  try {
+    bytes = value === "-"
+      ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
+      : await Deno.readFile(source);
+  } catch (err) {
+    throw new DbxError(
+      "invalid_input",
+      `${name}: cannot read ${source}: ${(err as Error).message}`,
+    );
+  }
+  if (bytes.length > MAX_OPTION_BYTES) {
+    throw new DbxError("too_large", `${name}: ${source} is larger than ${MAX_OPTION_BYTES} bytes`);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new DbxError("invalid_input", `${name}: ${source} is not UTF-8 text`);
+  }
+}
+
 /** Build the append input from the apply flags. */
-export function applyInput(o: ApplyOptions): AppendInput {
+export async function applyInput(o: ApplyOptions): Promise<AppendInput> {
   if (o.payload !== undefined && o.patch !== undefined) {
     throw new DbxError("invalid_input", "--payload and --patch are mutually exclusive");
   }
@@ -85,11 +116,13 @@ export function applyInput(o: ApplyOptions): AppendInput {
     event_type: o.event,
   };
   if (o.patch !== undefined) {
-    input.patch = parseJsonOption("--patch", o.patch) as AppendInput["patch"];
+    input.patch = parseJsonOption("--patch", await optionText("--patch", o.patch)) as AppendInput[
+      "patch"
+    ];
   } else {
     let payload: Record<string, unknown> = {};
     if (o.payload !== undefined) {
-      const parsed = parseJsonOption("--payload", o.payload);
+      const parsed = parseJsonOption("--payload", await optionText("--payload", o.payload));
       if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
         throw new DbxError("invalid_input", "--payload must be a JSON object");
       }
@@ -137,7 +170,7 @@ function printEvents(events: EventRecord[]): void {
 }
 
 async function apply(o: ApplyOptions): Promise<void> {
-  const input = applyInput(o);
+  const input = await applyInput(o);
   await withBackend(o, "write", async (db) => {
     if (o.stage) {
       const { staged, event } = await db.call("stageEvent", input);
@@ -211,6 +244,7 @@ async function list(
     (db) => db.call("listAggregates", { skip: o.skip, take: o.take, aggregate_type: o.type }),
   );
   const rows = page.items;
+  moreHint(page.next, "aggregate list", o);
   if (o.json) return printJson(rows);
   if (rows.length === 0) return console.log("no aggregates");
   printTable(
@@ -256,9 +290,31 @@ async function replay(o: TargetOptions & { skip?: number; take?: number }): Prom
       take: o.take,
     }));
   const events = page.items;
+  moreHint(page.next, "aggregate replay", o);
   if (o.json) return printJson(events);
   if (events.length === 0) return console.log("no events in that range");
   printEvents(events);
+}
+
+/**
+ * Say on stderr that a list was cut at a page and how to see the next one (stdout keeps the
+ * listing, or its JSON, unchanged).
+ */
+function moreHint(
+  next: number | undefined,
+  command: string,
+  o: CommonOptions & { take?: number; type?: string; aggregate?: string; aggregateId?: string },
+): void {
+  if (next === undefined) return;
+  const args = [`--skip ${next}`];
+  if (o.take !== undefined) args.push(`--take ${o.take}`);
+  if (o.type !== undefined) args.push(`--type ${JSON.stringify(o.type)}`);
+  if (o.aggregate !== undefined) {
+    args.unshift(
+      `--aggregate ${JSON.stringify(o.aggregate)} --aggregate-id ${JSON.stringify(o.aggregateId)}`,
+    );
+  }
+  console.error(`more: dbx ${command} ${args.join(" ")}`);
 }
 
 async function verify(o: TargetOptions): Promise<void> {
@@ -322,6 +378,8 @@ async function exportState(
     format: ExportFormat;
     zip?: boolean;
     pretty?: boolean;
+    force?: boolean;
+    mode?: number;
   },
 ): Promise<void> {
   if (!type && !o.all) throw new DbxError("invalid_input", "name an aggregate type or pass --all");
@@ -340,20 +398,70 @@ async function exportState(
     ));
   const aggregates = items as AggregateRecord[];
   const files = renderExport(aggregates, o.format, o.pretty ?? false);
+  const mode = o.mode ?? 0o600;
   if (o.zip) {
     const path = o.output.endsWith(".zip") ? o.output : join(o.output, "eventdbx-export.zip");
     await Deno.mkdir(join(path, ".."), { recursive: true });
-    await Deno.writeFile(path, zipFiles(files));
+    await writeExportFile(path, zipFiles(files), mode, o.force === true);
     console.log(`exported ${aggregates.length} aggregates in ${files.length} files to ${path}`);
     return;
   }
   await Deno.mkdir(o.output, { recursive: true });
-  for (const f of files) await Deno.writeFile(join(o.output, f.name), f.data);
+  if (!o.force) {
+    // Refuse before writing anything: an export never overwrites half of an older one.
+    for (const f of files) {
+      if (await exists(join(o.output, f.name))) throw exportExists(join(o.output, f.name));
+    }
+  }
+  for (const f of files) {
+    await writeExportFile(join(o.output, f.name), f.data, mode, o.force === true);
+  }
   console.log(
     `exported ${aggregates.length} aggregates to ${
       files.map((f) => join(o.output, f.name)).join(", ") || o.output
     }`,
   );
+}
+
+function exportExists(path: string): DbxError {
+  return new DbxError("conflict", `${path} exists; pass --force to overwrite it`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/**
+ * Write one export file with exactly `mode` (exports hold plaintext state: 0600 unless asked
+ * otherwise), never over an existing file unless `force`.
+ */
+async function writeExportFile(
+  path: string,
+  data: Uint8Array,
+  mode: number,
+  force: boolean,
+): Promise<void> {
+  try {
+    await Deno.writeFile(path, data, { mode, createNew: !force });
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) throw exportExists(path);
+    throw new DbxError("invalid_input", `cannot write ${path}: ${(err as Error).message}`);
+  }
+  // The umask may have narrowed (or a replaced file kept) another mode.
+  if (Deno.build.os !== "windows") await Deno.chmod(path, mode);
+}
+
+function parseMode(value: string): number {
+  if (!/^0?[0-7]{3}$/.test(value)) {
+    throw new InvalidArgumentError("must be an octal file mode such as 600 or 640");
+  }
+  return parseInt(value, 8);
 }
 
 /** Register `dbx aggregate` and its sub-commands. */
@@ -367,8 +475,11 @@ export function registerAggregate(program: Command): void {
   )
     .requiredOption("--event <name>", "event type")
     .option("--field <KEY=VALUE>", "payload field (repeatable); values are strings", parseField)
-    .option("--payload <json>", "full payload as a JSON object")
-    .option("--patch <json>", "RFC 6902 JSON Patch applied to the current state")
+    .option("--payload <json>", "full payload as a JSON object (@file or - for stdin)")
+    .option(
+      "--patch <json>",
+      "RFC 6902 JSON Patch applied to the current state (@file or - for stdin)",
+    )
     .option("--note <text>", "note stored with the event (at most 128 characters)")
     .option("--stage", "queue the event for `aggregate commit` instead of writing it")
     .option("--token <value>", "token whose group and user are recorded as issued_by")
@@ -452,5 +563,7 @@ export function registerAggregate(program: Command): void {
     )
     .option("--zip", "bundle the files into one zip archive")
     .option("--pretty", "indent JSON output")
+    .option("--force", "overwrite files that exist")
+    .option("--mode <octal>", "file mode of what is written (default 600: owner only)", parseMode)
     .action(exportState);
 }
