@@ -31,6 +31,30 @@ async function assertEmptyStore(engine: Engine): Promise<void> {
   assertEquals(await engine.listAggregates(), []);
 }
 
+Deno.test("a field named __proto__ is kept as data in state, nested or not, and survives a reopen", async () => {
+  await withEngine(async (engine, ctx) => {
+    // JSON.parse makes "__proto__" an own field, as every surface's body parser does; the
+    // fold assigns it plainly, which is safe only while Deno leaves out the __proto__ accessor.
+    const payload = JSON.parse('{"__proto__":{"polluted":"yes"},"nested":{"__proto__":"x"},"a":1}');
+    await engine.append(event("t", "1", payload));
+    const check = (state: Record<string, unknown>) => {
+      assertEquals(Object.keys(state).sort(), ["__proto__", "a", "nested"]);
+      assertEquals(Object.getPrototypeOf(state), Object.prototype);
+      assertEquals(
+        JSON.stringify(state),
+        '{"__proto__":{"polluted":"yes"},"a":"1","nested":{"__proto__":"x"}}',
+      );
+      assertEquals(({} as Record<string, unknown>).polluted, undefined);
+    };
+    check((await engine.getAggregate("t", "1")).state);
+    await engine.append(event("t", "1", JSON.parse('{"__proto__":{"second":"1"}}')));
+    const again = await ctx.reopen();
+    const state = (await again.getAggregate("t", "1")).state;
+    assertEquals(Object.getOwnPropertyDescriptor(state, "__proto__")?.value, { second: "1" });
+    assertEquals(Object.getPrototypeOf(state), Object.prototype);
+  });
+});
+
 Deno.test("append folds payloads into string state; the first event creates the aggregate", async () => {
   let clock = Date.UTC(2030, 0, 1, 12, 0, 0);
   await withEngine(async (engine) => {
