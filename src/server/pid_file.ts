@@ -32,6 +32,8 @@ export interface PidInfo {
   api: string[];
   /** HTTP worker isolates (0: HTTP on the engine thread); absent in files of older servers. */
   http_workers?: number;
+  /** Every surface served and where; absent in files of older servers. */
+  served?: { surface: string; url: string }[];
 }
 
 /** What the PID file says about a data directory. */

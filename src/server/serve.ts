@@ -30,6 +30,28 @@ export interface ServerOptions {
   gracePeriodMs?: number;
   /** Event stream tuning (tests shorten the intervals). */
   stream?: Partial<StreamSettings>;
+  /** Surfaces to serve, as `--api` resolved them (default: REST only). */
+  surfaces?: readonly string[];
+}
+
+/** One surface being served, and where: what `dbx status` lists. */
+export interface ServedSurface {
+  /** "rest", "graphql", "grpc", "admin", "socket" … */
+  surface: string;
+  /** Where clients reach it, e.g. `http://127.0.0.1:7070/graphql`. */
+  url: string;
+}
+
+/**
+ * A surface with a listener of its own (not the shared HTTP port): started after the HTTP
+ * service, stopped before it.
+ */
+export interface OwnListener {
+  served: ServedSurface[];
+  /** Stop accepting and let in-flight calls finish; true when they did within the grace. */
+  shutdown(gracePeriodMs: number): Promise<boolean>;
+  /** Settles when it stopped serving: nothing after a shutdown, the reason on a fatal error. */
+  readonly finished: Promise<string | undefined>;
 }
 
 /** A server that is up and serving. */
@@ -41,6 +63,8 @@ export interface RunningServer {
   startedAt: Date;
   /** HTTP worker isolates (0: HTTP runs on the engine's thread). */
   httpWorkers: number;
+  /** Every surface served and where. */
+  served: ServedSurface[];
   /** Graceful shutdown; safe to call more than once. */
   shutdown(): Promise<void>;
   /**
@@ -48,6 +72,11 @@ export interface RunningServer {
    * `shutdown()`, with the reason when it stopped on its own (a fatal error).
    */
   finished: Promise<string | undefined>;
+}
+
+/** A host as it goes in a URL (IPv6 addresses in brackets). */
+function urlHost(hostname: string): string {
+  return hostname.includes(":") ? `[${hostname}]` : hostname;
 }
 
 /** The open-file limit, raised once per process to its hard value (see fd_limit.ts). */
@@ -113,6 +142,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw err;
   }
   config.port = http.port; // the port actually bound (after --port 0)
+  const surfaces = new Set(options.surfaces ?? ["rest"]);
+  const httpUrl = `http://${urlHost(http.hostname)}:${http.port}`;
+  const served: ServedSurface[] = [];
+  if (surfaces.has("rest")) served.push({ surface: "rest", url: `${httpUrl}/v1` });
+  // Surfaces with listeners of their own start here, each from its module.
+  const own: OwnListener[] = [];
+  try {
+    // (none yet)
+  } catch (err) {
+    await Promise.all(own.map((l) => l.shutdown(0).catch(() => {})));
+    await http.shutdown(0).catch(() => {});
+    await node.close().catch(() => {});
+    throw err;
+  }
+  for (const listener of own) served.push(...listener.served);
   const grace = options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
   const finished = Promise.withResolvers<string | undefined>();
   finished.promise.catch(() => {}); // callers that await it still see the error
@@ -121,7 +165,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shutdown = (): Promise<void> => {
     if (!closing) {
       closing = (async () => {
-        const drained = await http.shutdown(grace);
+        const drained = (await Promise.all([
+          ...own.map((l) => l.shutdown(grace)),
+          http.shutdown(grace),
+        ])).every(Boolean);
         if (!drained) {
           console.error(`warning: requests still open after ${grace} ms; closing the store anyway`);
         }
@@ -131,13 +178,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     return closing;
   };
-  // An HTTP service that stops on its own (fatal error) still closes the store.
-  http.finished.then((reason) => {
-    if (reason === undefined || closing) return;
-    failure = reason;
-    console.error(`error: ${reason}; shutting down`);
-    shutdown().catch(() => {});
-  });
+  // A listener that stops on its own (fatal error) still closes the store.
+  for (const stopped of [http.finished, ...own.map((l) => l.finished)]) {
+    stopped.then((reason) => {
+      if (reason === undefined || closing) return;
+      failure = reason;
+      console.error(`error: ${reason}; shutting down`);
+      shutdown().catch(() => {});
+    });
+  }
   return {
     hostname: http.hostname,
     port: http.port,
@@ -145,6 +194,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     api,
     startedAt,
     httpWorkers: http.workers,
+    served,
     shutdown,
     finished: finished.promise,
   };
@@ -175,7 +225,7 @@ function stopSignals(): Deno.Signal[] {
  * ```
  */
 export async function runForeground(options: ForegroundOptions): Promise<void> {
-  const server = await startServer(options);
+  const server = await startServer({ ...options, surfaces: options.surfaces ?? options.api });
   const startedAt = server.startedAt;
   try {
     await writePidFile(options.dataDir, {
@@ -186,6 +236,7 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
       restrict: options.config.restrict,
       api: options.api,
       http_workers: server.httpWorkers,
+      served: server.served,
     });
   } catch (err) {
     await server.shutdown();
@@ -199,6 +250,7 @@ export async function runForeground(options: ForegroundOptions): Promise<void> {
         server.httpWorkers === 0 ? "on the engine thread" : `in ${server.httpWorkers} workers`
       }, data dir ${options.dataDir})`,
   );
+  for (const { surface, url } of server.served) announce(`  ${surface.padEnd(8)}${url}`);
 
   let signalled = false;
   let stoppedBy: Deno.Signal | undefined;

@@ -73,6 +73,7 @@ Deno.test(
       assert.match(status, /uptime:\s+\d+s/);
       assert.match(status, /restrict:\s+default/);
       assert.match(status, /api:\s+rest/);
+      assert.match(status, new RegExp(`  rest:\\s+http://127\\.0\\.0\\.1:${info.port}/v1\\n`));
       const json = JSON.parse(ok(await dbx(["status", ...d, "--json"]), "status --json"));
       assert.equal(json.running, true);
       assert.equal(json.responding, true);
@@ -80,6 +81,7 @@ Deno.test(
       assert.equal(json.port, info.port);
       assert.equal(json.restrict, "default");
       assert.deepEqual(json.api, ["rest"]);
+      assert.deepEqual(json.served, [{ surface: "rest", url: `http://127.0.0.1:${info.port}/v1` }]);
       assert(Number.isInteger(json.uptime_seconds) && json.uptime_seconds >= 0);
 
       const second = await dbx(["start", ...d, ...LOCAL_PORT]);

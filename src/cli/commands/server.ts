@@ -234,6 +234,7 @@ async function status(o: CommonOptions & { json?: boolean }): Promise<void> {
       restrict: info.restrict,
       api: info.api,
       http_workers: info.http_workers ?? 0,
+      served: info.served ?? [],
       data_dir: dataDir,
       log: logFilePath(dataDir),
     });
@@ -246,6 +247,7 @@ async function status(o: CommonOptions & { json?: boolean }): Promise<void> {
     ["uptime", `${formatUptime(uptime)} (since ${info.started_at})`],
     ["restrict", `${info.restrict} (${RESTRICT_MEANING[info.restrict]})`],
     ["api", info.api.join(", ")],
+    ...(info.served ?? []).map(({ surface, url }): [string, string] => [`  ${surface}`, url]),
     [
       "http",
       info.http_workers ? `${info.http_workers} worker isolates` : "on the engine thread",
