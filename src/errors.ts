@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   "overloaded",
   "wrong_key",
   "corrupt",
+  "integrity",
   "unavailable",
   "internal",
 ] as const;

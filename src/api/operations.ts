@@ -12,6 +12,7 @@ import type {
   EventRecord,
   VerifyResult,
 } from "../engine/types.ts";
+import type { PositionCheck } from "../engine/verify_index.ts";
 import type { ConsistencyProofJson, InclusionProofJson } from "../integrity/proof.ts";
 import type { AggregateSchema, SchemaAlteration } from "../schema/types.ts";
 import type { StagedEvent } from "../staging/staged_events.ts";
@@ -25,6 +26,7 @@ export type {
   JsonPatchOperation,
   VerifyResult,
 } from "../engine/types.ts";
+export type { PositionCheck, PositionProblem } from "../engine/verify_index.ts";
 export type { TokenInfo } from "../auth/authority.ts";
 // The vocabulary surfaces show in their help: token actions and the longest lifetime.
 export { ACTIONS, MAX_EXPIRATION_SECONDS } from "../auth/authority.ts";
@@ -111,6 +113,8 @@ export interface Operations {
   listEvents: { input: AggregateRef & PageInput; result: Page<EventRecord> };
   recentEvents: { input: AggregateRef & { take?: number }; result: EventRecord[] };
   verifyAggregate: { input: AggregateRef; result: VerifyResult };
+  /** One page of the global position index check, from position `from` (default 1). */
+  verifyPositions: { input: { from?: number; take?: number }; result: PositionCheck };
   inclusionProof: {
     input: AggregateRef & { version: number; tree_size?: number };
     result: InclusionProof;

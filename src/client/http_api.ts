@@ -73,6 +73,7 @@ const ROUTES: Record<OperationName, Route> = {
   listEvents: { method: "GET", path: [...AGGREGATE, "events"], result: page },
   recentEvents: { method: "GET", path: [...AGGREGATE, "events", "recent"] },
   verifyAggregate: { method: "GET", path: [...AGGREGATE, "verify"] },
+  verifyPositions: { method: "GET", path: ["v1", "verify", "positions"] },
   inclusionProof: { method: "GET", path: [...AGGREGATE, "proof", "inclusion"] },
   consistencyProof: { method: "GET", path: [...AGGREGATE, "proof", "consistency"] },
   snapshotAggregate: { method: "POST", path: [...AGGREGATE, "snapshot"] },

@@ -7,6 +7,7 @@ import { open, seal, sealedLength, sealInto } from "../crypto/aead.ts";
 import { DbxError } from "../errors.ts";
 import type { ByteSlab } from "../util/byte_slab.ts";
 import { MAX_SCRATCH_BYTES, ScratchBuffer } from "../util/scratch_buffer.ts";
+import { parseAggregatePart, PREFIX } from "./keys.ts";
 import type { EventMetadata, EventRecord } from "./types.ts";
 
 const enc = new TextEncoder();
@@ -49,9 +50,27 @@ export function encodeHeadValue(
   return withLengthPrefix(utf8(JSON.stringify(head), 0), sealedState, slab);
 }
 
-/** The plaintext head part of a head value. */
+/** The plaintext head part of a head value (DbxError "corrupt" when it is not a head). */
 export function decodeHead(value: Uint8Array): StoredHead {
-  return decodeJson<StoredHead>(prefixed(value, "aggregate head").first, "aggregate head");
+  const head = decodeJson<StoredHead>(prefixed(value, "aggregate head").first, "aggregate head");
+  if (!isStoredHead(head)) throw new DbxError("corrupt", "stored aggregate head is unreadable");
+  return head;
+}
+
+/** Whether a parsed head has the shape the writer stores (so readers never meet a TypeError). */
+function isStoredHead(head: StoredHead): boolean {
+  return head !== null && typeof head === "object" && isCount(head.version) &&
+    typeof head.merkle_root === "string" && Array.isArray(head.frontier) &&
+    head.frontier.every((node) => typeof node === "string") &&
+    typeof head.archived === "boolean" && typeof head.created_at === "string" &&
+    typeof head.updated_at === "string" &&
+    (head.comment === undefined || head.comment === null || typeof head.comment === "string") &&
+    (head.state_version === undefined ||
+      (isCount(head.state_version) && head.state_version <= head.version));
+}
+
+function isCount(n: unknown): n is number {
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 }
 
 /** The sealed state bytes of a head value, as stored. */
@@ -196,9 +215,23 @@ export function encodeEvent(
   return out;
 }
 
-/** Parse just the header (no decryption): enough for proofs, listings and replay order. */
+/**
+ * Parse just the header (no decryption): enough for proofs, listings and replay order.
+ * DbxError "corrupt" when it is not an event header.
+ */
 export function decodeEventHeader(value: Uint8Array): StoredEventHeader {
-  return decodeJson<StoredEventHeader>(prefixed(value, "event").first, "event");
+  const header = decodeJson<StoredEventHeader>(prefixed(value, "event").first, "event");
+  if (!isEventHeader(header)) throw new DbxError("corrupt", "stored event is unreadable");
+  return header;
+}
+
+function isEventHeader(h: StoredEventHeader): boolean {
+  const m = h?.metadata;
+  return h !== null && typeof h === "object" && typeof h.event_type === "string" &&
+    m !== null && typeof m === "object" && typeof m.event_id === "string" &&
+    typeof m.created_at === "string" && m.issued_by !== undefined &&
+    isCount(h.version) && h.version >= 1 && typeof h.hash === "string" &&
+    typeof h.merkle_root === "string" && isCount(h.position) && h.position >= 1;
 }
 
 /** Decrypt and parse an event's payload. */
@@ -207,7 +240,19 @@ export function decodeEventPayload(
   key: Uint8Array,
   dek: Uint8Array,
 ): Record<string, unknown> {
-  return openJson(prefixed(value, "event").rest, key, dek, "event payload");
+  const payload = openJson<Record<string, unknown>>(
+    prefixed(value, "event").rest,
+    key,
+    dek,
+    "event payload",
+  );
+  if (!isPlainObject(payload)) throw new DbxError("corrupt", "stored event payload is unreadable");
+  return payload;
+}
+
+/** A JSON object (not an array, not null). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 export function decodeEvent(
@@ -249,4 +294,92 @@ export function sealJson(value: unknown, key: Uint8Array, dek: Uint8Array): Uint
 
 export function openJson<T>(bytes: Uint8Array, key: Uint8Array, dek: Uint8Array, what: string): T {
   return decodeJson<T>(open(dek, bytes, key), what);
+}
+
+// --- integrity errors ------------------------------------------------------------
+
+/**
+ * What a stored record is, from its key: "event patient/p-1 version 7", "snapshot
+ * patient/p-1 version 7", "head of patient/p-1" (with `version` when the caller knows it).
+ *
+ * @example
+ * ```ts
+ * import { eventKey } from "./keys.ts";
+ * recordName(eventKey("patient", "p-1", 7)); // "event patient/p-1 version 7"
+ * ```
+ */
+export function recordName(key: Uint8Array, version?: number): string {
+  const { type, id, version: keyed } = parseAggregatePart(key.subarray(1));
+  const name = `${type}/${id}`;
+  const at = (v: number | undefined) => (v === undefined ? "" : ` version ${v}`);
+  switch (key[0]) {
+    case PREFIX.event:
+      return `event ${name}${at(version ?? keyed)}`;
+    case PREFIX.snapshot:
+      return `snapshot ${name}${at(version ?? keyed)}`;
+    case PREFIX.head:
+      return `head of ${name}${at(version)}`;
+    default:
+      return "record";
+  }
+}
+
+/**
+ * The error a read answers when a stored record cannot be decrypted or read, or does not fit
+ * the records around it: code "integrity", naming the aggregate and version, never the data.
+ *
+ * @example
+ * ```ts
+ * import { eventKey } from "./keys.ts";
+ * const err = integrityError(`the stored ${recordName(eventKey("patient", "p-1", 7))}`);
+ * err.code; // "integrity"
+ * ```
+ */
+export function integrityError(
+  subject: string,
+  problem = UNREADABLE,
+  hint = "dbx aggregate verify reports the first bad version",
+): DbxError {
+  return new DbxError("integrity", `integrity error: ${subject} ${problem} (${hint})`);
+}
+
+const UNREADABLE = "cannot be decrypted or read: the stored data was altered or damaged";
+
+/**
+ * Run a decode of the record under `key`; a failure to decrypt or parse it (the DEK was
+ * checked when the store opened, so the data is at fault) becomes an integrity error
+ * naming the record. Other errors pass through.
+ *
+ * @example
+ * ```ts
+ * import { eventKey } from "./keys.ts";
+ * declare const value: Uint8Array;
+ * declare const dek: Uint8Array;
+ * const key = eventKey("patient", "p-1", 7);
+ * const payload = readRecord(key, () => decodeEventPayload(value, key, dek));
+ * ```
+ */
+export function readRecord<T>(key: Uint8Array, decode: () => T, subject?: () => string): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof DbxError && (err.code === "wrong_key" || err.code === "corrupt")) {
+      throw integrityError(subject ? subject() : `the stored ${recordName(key)}`);
+    }
+    throw err;
+  }
+}
+
+/**
+ * "patient/p-1" for any key of that aggregate.
+ *
+ * @example
+ * ```ts
+ * import { headKey } from "./keys.ts";
+ * aggregateName(headKey("patient", "p-1")); // "patient/p-1"
+ * ```
+ */
+export function aggregateName(key: Uint8Array): string {
+  const { type, id } = parseAggregatePart(key.subarray(1));
+  return `${type}/${id}`;
 }

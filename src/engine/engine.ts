@@ -25,14 +25,17 @@ import {
   decodeHead,
   decodePositionRun,
   type HeadSummary,
+  integrityError,
+  isPlainObject,
   openJson,
+  readRecord,
+  recordName,
   type StoredHead,
 } from "./codec.ts";
 import {
   aggregatePart,
   counterKey,
   eventKey,
-  eventRange,
   headKey,
   headRange,
   metaKey,
@@ -65,6 +68,7 @@ import type {
   VerifyResult,
 } from "./types.ts";
 import { verifyAggregate } from "./verify.ts";
+import { IndexTail, type PositionCheck, verifyPositionIndex } from "./verify_index.ts";
 import { type AppendOutcome, type ControlOp, findByEventId, Writer } from "./writer.ts";
 
 export type { AppendOutcome } from "./writer.ts";
@@ -108,6 +112,9 @@ export interface SnapshotInfo {
 const DEK_CHECK = "dek_check";
 const DEK_CHECK_PLAINTEXT = new TextEncoder().encode("eventdbx-dek-check");
 
+/** Entries one `verifyPositions` page checks unless told otherwise, and at most. */
+export const POSITIONS_PAGE = { default: 50_000, max: 500_000 } as const;
+
 /** Path of the RocksDB directory inside a data dir. */
 export function storePath(dataDir: string): string {
   return join(dataDir, "store");
@@ -122,6 +129,8 @@ export class Engine {
   #limits: InputLimits;
   #validator: EventValidator | undefined;
   #closed = false;
+  /** What verifies learnt of the position index, shared by the verifies of a short while. */
+  #indexTail = new IndexTail(true);
 
   private constructor(storage: Storage, options: EngineOptions, position: number) {
     this.#storage = storage;
@@ -261,30 +270,31 @@ export class Engine {
     id: string,
     options: { version?: number } = {},
   ): Promise<AggregateRecord> {
-    const current = await this.#currentAggregate(type, id);
     const version = options.version;
-    if (version === undefined || version >= current.version) {
-      if (version !== undefined && version > current.version) {
-        throw new DbxError(
-          "not_found",
-          `aggregate ${type}/${id} has no version ${version} (current version is ${current.version})`,
-        );
-      }
-      return current;
+    if (version === undefined) return await this.#currentAggregate(type, id);
+    // History needs only the head's summary: not its sealed state, which may be damaged.
+    const head = this.#writer?.committedHead(type, id)?.head ?? await this.#storedHead(type, id);
+    if (version > head.version) {
+      throw new DbxError(
+        "not_found",
+        `aggregate ${type}/${id} has no version ${version} (current version is ${head.version})`,
+      );
     }
+    if (version === head.version) return await this.#currentAggregate(type, id);
     if (!Number.isSafeInteger(version) || version < 1) {
       throw new DbxError("invalid_input", "version must be a positive integer");
     }
-    return await this.#stateAt(current, version);
+    return await this.#stateAt(this.#aggregateRecord(type, id, head, {}), version);
   }
 
   /** The aggregate as last committed: from the writer's cache when it holds it. */
   async #currentAggregate(type: string, id: string): Promise<AggregateRecord> {
     const cached = this.#writer?.committedHead(type, id);
     if (cached) return this.#aggregateRecord(type, id, cached.head, copyState(cached.state));
-    const value = await this.#storage.get(headKey(type, id));
+    const key = headKey(type, id);
+    const value = await this.#storage.get(key);
     if (!value) throw notFound(type, id);
-    const head = decodeHead(value);
+    const head = readHead(key, value);
     const state = await headState(this.#storage, this.#dek, aggregatePart(type, id), value, head);
     return this.#aggregateRecord(type, id, head, state);
   }
@@ -304,16 +314,14 @@ export class Engine {
       })
     ) {
       const at = parseAggregatePart(key.subarray(1)).version!;
-      state = openJson<{ state: Record<string, unknown> }>(value, key, this.#dek, "snapshot").state;
+      state = readSnapshot(key, value, this.#dek);
       from = at + 1;
     }
     let last: EventRecord | undefined;
+    // Every event in (snapshot, version] is there: #events says which one is not.
     for await (const record of this.#events(type, id, from, version)) {
       state = foldPayload(state, record.payload);
       last = record;
-    }
-    if (!last && from <= version) {
-      throw new DbxError("corrupt", `events of ${type}/${id} are missing`);
     }
     // A snapshot exactly at `version` leaves no event to fold: root and time come from event N.
     const at = last ?? (await this.#eventAt(type, id, version));
@@ -326,24 +334,48 @@ export class Engine {
     };
   }
 
+  /** Event `version`, which the aggregate's head says exists. */
   async #eventAt(type: string, id: string, version: number): Promise<EventRecord> {
     const key = eventKey(type, id, version);
     const value = await this.#storage.get(key);
-    if (!value) throw new DbxError("not_found", `event ${version} of ${type}/${id} not found`);
-    return decodeEvent(type, id, value, key, this.#dek);
+    if (!value) throw missingEvent(key);
+    return this.#decodeEvent(type, id, value, key);
   }
 
-  /** Events of one aggregate with versions in [from, to], in order. */
+  /**
+   * Events of one aggregate with versions in [from, to], in order; `to` is at most the
+   * head's version, so each of them must be there (one missing is an integrity error).
+   */
   async *#events(type: string, id: string, from: number, to: number): AsyncIterable<EventRecord> {
     if (from > to) return;
+    let expected = from;
+    const keyLength = eventKey(type, id, from).length;
     for await (
       const [key, value] of this.#storage.range({
         gte: eventKey(type, id, from),
         lte: eventKey(type, id, to),
       })
     ) {
-      yield decodeEvent(type, id, value, key, this.#dek);
+      if (key.length !== keyLength) continue; // not an event key: verify reports it
+      if (readU64(key, key.length - 8) !== expected) {
+        throw missingEvent(eventKey(type, id, expected));
+      }
+      yield this.#decodeEvent(type, id, value, key);
+      expected++;
     }
+    if (expected <= to) throw missingEvent(eventKey(type, id, expected));
+  }
+
+  /** A stored event as a record; one that cannot be read, or is not its key's, is an integrity error. */
+  #decodeEvent(type: string, id: string, value: Uint8Array, key: Uint8Array): EventRecord {
+    const record = readRecord(key, () => decodeEvent(type, id, value, key, this.#dek));
+    if (record.version !== readU64(key, key.length - 8)) {
+      throw integrityError(
+        `the stored ${recordName(key)}`,
+        `is stored as version ${record.version}`,
+      );
+    }
+    return record;
   }
 
   /**
@@ -367,7 +399,7 @@ export class Engine {
       if (filter && !filter(type, id)) continue;
       if (seen++ < skip) continue;
       if (out.length >= take) break;
-      const head = decodeHead(value);
+      const head = readHead(key, value);
       if (options.withState) {
         const state = await headState(this.#storage, this.#dek, part, value, head);
         out.push(this.#aggregateRecord(type, id, head, state));
@@ -391,7 +423,7 @@ export class Engine {
     for await (const [key, value] of this.#storage.range(headRange(aggregateType))) {
       const part = key.subarray(1);
       const { type, id } = parseAggregatePart(part);
-      const head = decodeHead(value);
+      const head = readHead(key, value);
       const state = await headState(this.#storage, this.#dek, part, value, head);
       yield this.#aggregateRecord(type, id, head, state);
     }
@@ -420,28 +452,24 @@ export class Engine {
     return (await this.#storage.get(headKey(type, id))) !== undefined;
   }
 
-  /** Events of one aggregate, oldest first. */
+  /** Events of one aggregate, oldest first (up to its head's version, read first). */
   async listEvents(type: string, id: string, options: Page = {}): Promise<EventRecord[]> {
     const { skip = 0, take = 1000 } = options;
-    if (!(await this.exists(type, id))) throw notFound(type, id);
-    const out: EventRecord[] = [];
-    if (take <= 0) return out;
-    for await (const record of this.#events(type, id, skip + 1, skip + take)) out.push(record);
-    return out;
+    const head = await this.#storedHead(type, id);
+    return await this.#eventList(type, id, skip + 1, Math.min(skip + take, head.version));
   }
 
   /** The `take` most recent events of one aggregate, oldest first. */
   async recentEvents(type: string, id: string, take = 10): Promise<EventRecord[]> {
-    if (!(await this.exists(type, id))) throw notFound(type, id);
+    const head = await this.#storedHead(type, id);
+    if (take <= 0) return [];
+    return await this.#eventList(type, id, Math.max(1, head.version - take + 1), head.version);
+  }
+
+  async #eventList(type: string, id: string, from: number, to: number): Promise<EventRecord[]> {
     const out: EventRecord[] = [];
-    if (take <= 0) return out;
-    const range = eventRange(type, id);
-    for await (
-      const [key, value] of this.#storage.range({ ...range, reverse: true, limit: take })
-    ) {
-      out.push(decodeEvent(type, id, value, key, this.#dek));
-    }
-    return out.reverse();
+    for await (const record of this.#events(type, id, from, to)) out.push(record);
+    return out;
   }
 
   /** Committed events with position > `after`, in global order. */
@@ -462,17 +490,26 @@ export class Engine {
     ) from = key;
     const parts: Uint8Array[] = [];
     let next = -1;
+    let firstPosition = -1;
     for await (const [key, value] of this.#storage.range({ gte: from, lt: end })) {
       const first = readU64(key, 1);
-      if (next !== -1 && first !== next) {
-        throw new DbxError("corrupt", `the global event index has a gap at position ${next}`);
+      if (next !== -1 && first !== next) throw indexError(`has a gap at position ${next}`);
+      let run: Uint8Array[];
+      try {
+        run = decodePositionRun(value);
+      } catch {
+        throw indexError(`record at position ${first} is damaged`);
       }
-      const run = decodePositionRun(value);
       for (let i = 0; i < run.length && parts.length < limit; i++) {
-        if (first + i >= wanted) parts.push(run[i]);
+        if (first + i < wanted) continue;
+        if (firstPosition === -1) firstPosition = first + i;
+        parts.push(run[i]);
       }
       next = first + run.length;
       if (parts.length >= limit) break;
+    }
+    if (firstPosition !== -1 && firstPosition !== wanted) {
+      throw indexError(`has a gap at position ${wanted}`);
     }
     const keys = parts.map((p) => {
       const key = new Uint8Array(p.length + 1);
@@ -482,9 +519,25 @@ export class Engine {
     });
     const values = await this.#storage.getMany(keys);
     return values.map((value, i) => {
-      if (!value) throw new DbxError("corrupt", "the global event index points at a missing event");
-      const { type, id } = parseAggregatePart(parts[i]);
-      return decodeEvent(type, id, value, keys[i], this.#dek);
+      const position = firstPosition + i;
+      const { type, id, version } = parseAggregatePart(parts[i]);
+      if (version === undefined) throw indexError(`entry at position ${position} names no event`);
+      if (!value) {
+        throw integrityError(
+          `the global position index names ${recordName(keys[i])} at position ${position}, but`,
+          "that event is missing",
+          "dbx verify reports it",
+        );
+      }
+      const record = this.#decodeEvent(type, id, value, keys[i]);
+      if (record.position !== position) {
+        throw integrityError(
+          `the stored ${recordName(keys[i])}`,
+          `is stored at position ${record.position}, but the global position index names it at ${position}`,
+          "dbx verify reports it",
+        );
+      }
+      return record;
     });
   }
 
@@ -495,7 +548,28 @@ export class Engine {
   async verify(type: string, id: string): Promise<VerifyResult> {
     const headBytes = await this.#storage.get(headKey(type, id));
     if (!headBytes) throw notFound(type, id);
-    return await verifyAggregate(this.#storage, this.#dek, type, id, decodeHead(headBytes));
+    let head: StoredHead | undefined;
+    try {
+      head = decodeHead(headBytes);
+    } catch (err) {
+      if (!isDbxError(err, "corrupt")) throw err;
+      // An unreadable head is reported by the verify, which still checks the events.
+    }
+    return await verifyAggregate(this.#storage, this.#dek, type, id, head, {
+      headValue: headBytes,
+      indexTail: this.#indexTail,
+    });
+  }
+
+  /**
+   * Check the global position index from position `from` (default 1) for about `take`
+   * entries: no gap or overlap, every entry names an event that exists, is stored at that
+   * position and is within its aggregate's head; the last page also checks that the index
+   * ends at the store's last position and names every event. Page on with `next`.
+   */
+  async verifyPositions(options: { from?: number; take?: number } = {}): Promise<PositionCheck> {
+    const take = Math.min(options.take ?? POSITIONS_PAGE.default, POSITIONS_PAGE.max);
+    return await verifyPositionIndex(this.#storage, options.from ?? 1, Math.max(1, take));
   }
 
   /**
@@ -515,7 +589,10 @@ export class Engine {
       throw new DbxError("invalid_input", `version must be between 1 and ${size}`);
     }
     const proof = await buildInclusionProof(version - 1, size, this.#leafSource(type, id));
-    const event = decodeEventHeader((await this.#storage.get(eventKey(type, id, version)))!);
+    const key = eventKey(type, id, version);
+    const value = await this.#storage.get(key);
+    if (!value) throw missingEvent(key);
+    const event = readRecord(key, () => decodeEventHeader(value));
     return { ...proof, version, event_hash: event.hash };
   }
 
@@ -538,12 +615,12 @@ export class Engine {
   async *#leafStream(type: string, id: string, from: number, to: number) {
     if (from > to) return;
     for await (
-      const [, value] of this.#storage.range({
+      const [key, value] of this.#storage.range({
         gte: eventKey(type, id, from),
         lte: eventKey(type, id, to),
       })
     ) {
-      yield leafHash(fromHex(decodeEventHeader(value).hash));
+      yield leafHash(readRecord(key, () => hexOf(decodeEventHeader(value).hash)));
     }
   }
 
@@ -552,16 +629,20 @@ export class Engine {
       leafHashes: (start, end) => this.#leafStream(type, id, start + 1, end),
       // Every event stores the root after itself: a prefix root is one point read.
       prefixRoot: async (size) => {
-        const value = await this.#storage.get(eventKey(type, id, size));
-        return value ? fromHex(decodeEventHeader(value).merkle_root) : undefined;
+        const key = eventKey(type, id, size);
+        const value = await this.#storage.get(key);
+        return value
+          ? readRecord(key, () => hexOf(decodeEventHeader(value).merkle_root))
+          : undefined;
       },
     };
   }
 
   async #storedHead(type: string, id: string): Promise<StoredHead> {
-    const bytes = await this.#storage.get(headKey(type, id));
+    const key = headKey(type, id);
+    const bytes = await this.#storage.get(key);
     if (!bytes) throw notFound(type, id);
-    return decodeHead(bytes);
+    return readHead(key, bytes);
   }
 
   /** Take a snapshot of the current state. Returns the snapshot's version. */
@@ -583,12 +664,18 @@ export class Engine {
     const out: SnapshotInfo[] = [];
     for await (const [key, value] of this.#storage.range(snapshotRange(type, id))) {
       const version = parseAggregatePart(key.subarray(1)).version!;
-      const snap = openJson<{ created_at: string; comment?: string }>(
-        value,
-        key,
-        this.#dek,
-        "snapshot",
-      );
+      const snap = readRecord(key, () => {
+        const snap = openJson<{ created_at?: unknown; comment?: unknown }>(
+          value,
+          key,
+          this.#dek,
+          "snapshot",
+        );
+        if (!isPlainObject(snap) || typeof snap.created_at !== "string") {
+          throw new DbxError("corrupt", "stored snapshot is unreadable");
+        }
+        return snap as { created_at: string; comment?: string };
+      });
       out.push({ version, created_at: snap.created_at, comment: snap.comment ?? undefined });
     }
     return out;
@@ -604,6 +691,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#indexTail.clear();
     await this.#writer?.close();
     await this.#storage.close();
   }
@@ -634,6 +722,45 @@ function checkProofSize(size: number, current: number): void {
 
 function notFound(type: string, id: string): DbxError {
   return new DbxError("not_found", `aggregate ${type}/${id} not found`);
+}
+
+/** A head value as stored: one that cannot be read is an integrity error naming the aggregate. */
+function readHead(key: Uint8Array, value: Uint8Array): StoredHead {
+  return readRecord(key, () => decodeHead(value));
+}
+
+/** A snapshot's state: one that cannot be decrypted or read is an integrity error. */
+function readSnapshot(
+  key: Uint8Array,
+  value: Uint8Array,
+  dek: Uint8Array,
+): Record<string, unknown> {
+  return readRecord(key, () => {
+    const snap = openJson<{ state?: unknown }>(value, key, dek, "snapshot");
+    if (!isPlainObject(snap) || !isPlainObject(snap.state)) {
+      throw new DbxError("corrupt", "stored snapshot is unreadable");
+    }
+    return snap.state;
+  });
+}
+
+/** An event the aggregate's head says exists is not stored. */
+function missingEvent(key: Uint8Array): DbxError {
+  return integrityError(`the stored ${recordName(key)}`, "is missing");
+}
+
+/** The global position index cannot be followed. */
+function indexError(problem: string): DbxError {
+  return integrityError("the global position index", problem, "dbx verify reports it");
+}
+
+/** A stored hash as bytes ("corrupt" when it is not hex, for `readRecord`). */
+function hexOf(hash: string): Uint8Array {
+  try {
+    return fromHex(hash);
+  } catch {
+    throw new DbxError("corrupt", "stored hash is not hex");
+  }
 }
 
 /** A new store records a sealed constant; a wrong DEK then fails to open it. */

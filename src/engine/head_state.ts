@@ -5,8 +5,17 @@
  * cost), so the few events after it are folded in on read.
  */
 import type { Storage } from "../store/storage.ts";
-import { DbxError } from "../errors.ts";
-import { decodeEventPayload, openHeadState, sealedHeadState, type StoredHead } from "./codec.ts";
+import {
+  aggregateName,
+  decodeEventPayload,
+  integrityError,
+  isPlainObject,
+  openHeadState,
+  readRecord,
+  recordName,
+  sealedHeadState,
+  type StoredHead,
+} from "./codec.ts";
 import { partKeys } from "./keys.ts";
 import { foldPayload } from "./state.ts";
 
@@ -19,7 +28,9 @@ export function stateVersion(head: StoredHead): number {
 }
 
 /**
- * The state at the head's version: the sealed state plus the events after it.
+ * The state at the head's version: the sealed state plus the events after it. A sealed
+ * state that cannot be opened, or an event after it that is missing or unreadable, is a
+ * DbxError "integrity" naming the aggregate and version.
  *
  * @example
  * ```ts
@@ -42,8 +53,13 @@ export async function headState(
   value: Uint8Array,
   head: StoredHead,
 ): Promise<Record<string, unknown>> {
-  let state = openHeadState(sealedHeadState(value), partKeys.head(part), dek);
-  const from = stateVersion(head) + 1;
+  const key = partKeys.head(part);
+  const sealedAt = stateVersion(head);
+  const subject = () =>
+    `the aggregate state of ${aggregateName(key)} version ${sealedAt} stored in its head`;
+  let state = readRecord(key, () => openHeadState(sealedHeadState(value), key, dek), subject);
+  if (!isPlainObject(state)) throw integrityError(subject(), "is not an object");
+  const from = sealedAt + 1;
   if (from > head.version) return state;
   // At most a few keys, known in advance: one batched read, not an iterator.
   const keys: Uint8Array[] = [];
@@ -52,9 +68,12 @@ export async function headState(
   for (let i = 0; i < keys.length; i++) {
     const event = events[i];
     if (!event) {
-      throw new DbxError("corrupt", "events after the stored aggregate state are missing");
+      throw integrityError(
+        `the stored ${recordName(keys[i])}`,
+        "is missing (the aggregate's current state needs it)",
+      );
     }
-    state = foldPayload(state, decodeEventPayload(event, keys[i], dek));
+    state = foldPayload(state, readRecord(keys[i], () => decodeEventPayload(event, keys[i], dek)));
   }
   return state;
 }

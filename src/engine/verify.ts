@@ -1,21 +1,33 @@
 /**
- * Full verification of one aggregate: every event is re-read, decrypted and
- * re-hashed, every stored Merkle root is recomputed, and the first version that
- * does not match is reported.
+ * Full verification of one aggregate: every event is re-read, decrypted and re-hashed,
+ * every stored Merkle root is recomputed, the state is rebuilt from the events and compared
+ * with the head's and every snapshot's, and the global position index is cross-checked; the
+ * first version that does not match is reported.
  *
- * Per event, in this order (the first failing check names the version):
+ * Per event, in one pass in version order (the first failing check names the version):
  * 1. its key holds the next version (nothing missing or reordered);
  * 2. its header parses and its payload decrypts (the key is the associated data);
  * 3. the header's version is the key's version;
  * 4. the canonical event hash matches the stored hash;
- * 5. the Merkle root over events 1..v matches the root stored with event v.
- * At the end, the event count and the root must match the aggregate's head.
+ * 5. the Merkle root over events 1..v matches the root stored with event v;
+ * 6. the global position index names this event at the position stored with it;
+ * and its payload is folded into the state rebuilt so far.
  *
- * Large aggregates spread checks 2–5 (decryption, JSON parsing, canonical
- * hashing, Merkle roots: nearly all the CPU) over Web Workers, while this
- * thread reads the store in key order, runs check 1 and chains the Merkle leaves
- * (the only sequential parts). Results are decided strictly in version order,
- * so the outcome is exactly that of one pass.
+ * Then, against the head (version V, read first):
+ * - the events number V and their root and Merkle frontier are the head's; no event,
+ *   snapshot or index entry names a version beyond V (one written while the verify ran, and
+ *   so within the head read again, is not a problem);
+ * - the state sealed in the head (at its `state_version`) and every snapshot decrypt and equal
+ *   the state rebuilt from the events at their versions;
+ * - the head's `created_at` is its first event's.
+ * Every finding has a version; the smallest is the `first_bad_version` (at equal versions
+ * the event checks come first).
+ *
+ * Large aggregates spread checks 2–5 and the payload folds (decryption, JSON parsing,
+ * canonical hashing, Merkle roots: nearly all the CPU) over Web Workers, while this thread
+ * reads the store in key order, runs checks 1 and 6, chains the Merkle leaves and composes
+ * the folds (the sequential parts). Results are decided strictly in version order, so the
+ * outcome is exactly that of one pass.
  */
 import { open } from "../crypto/aead.ts";
 import { DbxError } from "../errors.ts";
@@ -23,10 +35,30 @@ import { EMPTY_ROOT, leafHash } from "../integrity/merkle.ts";
 import { hashHexInto, toHex } from "../integrity/sha256.ts";
 import { sha256Node } from "../integrity/sha256_small.ts";
 import type { Storage } from "../store/storage.ts";
-import type { StoredEventHeader, StoredHead } from "./codec.ts";
+import {
+  decodeEventHeader,
+  isPlainObject,
+  openHeadState,
+  openJson,
+  sealedHeadState,
+  type StoredEventHeader,
+  type StoredHead,
+} from "./codec.ts";
 import { eventHash, type HashedRecord, hashWithPayload } from "./event_hash.ts";
-import { eventRange, parseAggregatePart, readU64, writeU64 } from "./keys.ts";
+import { stateVersion } from "./head_state.ts";
+import {
+  aggregatePart,
+  eventRange,
+  parseAggregatePart,
+  partKeys,
+  prefixEnd,
+  readU64,
+  snapshotRange,
+  writeU64,
+} from "./keys.ts";
+import { foldPayload } from "./state.ts";
 import type { VerifyResult } from "./types.ts";
+import { entriesAbove, IndexTail, PositionCursor } from "./verify_index.ts";
 
 /** Tuning knobs; the defaults suit production. */
 export interface VerifyOptions {
@@ -38,6 +70,10 @@ export interface VerifyOptions {
   workerUrl?: string | URL;
   /** Fail rather than verify on this thread when workers cannot start (tests). */
   requireWorkers?: boolean;
+  /** The stored head value the head was decoded from (default: read again). */
+  headValue?: Uint8Array;
+  /** A summary of the global position index kept between verifies (an engine keeps one). */
+  indexTail?: IndexTail;
 }
 
 /**
@@ -65,10 +101,134 @@ const reasons = {
   wrongVersion: (v: number, stored: unknown) => `event ${v} is stored as version ${stored}`,
   hash: (v: number) => `event ${v} does not match its hash`,
   root: (v: number) => `the Merkle root stored with event ${v} does not match`,
+  count: (version: number, count: number) =>
+    `the aggregate has version ${version} but ${count} events`,
+  headRoot: "the aggregate's Merkle root does not match its events",
+  frontier: "the Merkle frontier stored in the aggregate's head does not match its events",
+  headUnreadable: "the aggregate's head cannot be read (altered data)",
+  createdAt: "the aggregate's created_at is not its first event's",
+  eventBeyond: (w: number, v: number) =>
+    `event ${w} is stored beyond the aggregate's head (version ${v})`,
+  indexBeyond: (w: number, at: number, v: number) =>
+    `the global position index names version ${w} at position ${at}, beyond the aggregate's ` +
+    `head (version ${v})`,
+  stateUnreadable: (at: number) =>
+    `the aggregate state stored in its head (at version ${at}) cannot be decrypted or read ` +
+    "(altered data)",
+  stateVersion: (at: unknown) => `the aggregate's head holds its state at version ${at}`,
+  state: (at: number) =>
+    `the aggregate state stored in its head (at version ${at}) does not match the state ` +
+    "rebuilt from the events",
+  snapshotUnreadable: (at: number) =>
+    `the snapshot at version ${at} cannot be decrypted or read (altered data)`,
+  snapshotKey: "a snapshot is stored under a malformed key",
+  eventId: (v: number) =>
+    `an idempotency entry names event ${v}, which does not carry its event id (a retry ` +
+    "would return the wrong event)",
+  eventIdBeyond: (w: number, v: number) =>
+    `an idempotency entry names version ${w}, beyond the aggregate's head (version ${v})`,
+  eventIdUnreadable: "an idempotency entry of the aggregate is unreadable",
+  snapshotBeyond: (at: number, v: number) =>
+    `a snapshot is stored at version ${at}, beyond the aggregate's head (version ${v})`,
+  snapshot: (at: number) =>
+    `the snapshot at version ${at} does not match the state rebuilt from the events`,
 };
 
 /**
- * Verify every event of one aggregate against its stored `head`.
+ * The earliest finding. At equal versions the pass over the events (`first`) wins, then the
+ * one reported first.
+ */
+class Findings {
+  best: Failure | undefined;
+  #first = false;
+
+  add(version: number, reason: string, first = false): void {
+    const best = this.best;
+    if (!best || version < best.version || (version === best.version && first && !this.#first)) {
+      this.best = { version, reason };
+      this.#first = first;
+    }
+  }
+}
+
+/**
+ * The states the events are compared with, as the pass reaches their versions: the state
+ * sealed in the head and each snapshot (read then, one at a time: a long history may hold
+ * many). A pass `offer`s the state it rebuilt at each mark; `settle` compares what was
+ * offered (it awaits snapshot reads, so passes call it from their loops).
+ */
+class StateChecks {
+  /** Versions at which a state is wanted, ascending. */
+  readonly marks: number[];
+  readonly #storage: Storage;
+  readonly #dek: Uint8Array;
+  readonly #part: Uint8Array;
+  readonly #findings: Findings;
+  readonly #sealed: { at: number; state: Record<string, unknown> } | undefined;
+  readonly #snapshots: Set<number>;
+  #offered: [number, Record<string, unknown>][] = [];
+
+  constructor(
+    storage: Storage,
+    dek: Uint8Array,
+    part: Uint8Array,
+    findings: Findings,
+    sealed: { at: number; state: Record<string, unknown> } | undefined,
+    snapshots: readonly number[],
+    last: number | undefined,
+  ) {
+    this.#storage = storage;
+    this.#dek = dek;
+    this.#part = part;
+    this.#findings = findings;
+    this.#sealed = sealed;
+    this.#snapshots = new Set(snapshots.filter((v) => v <= (last ?? Infinity)));
+    const marks = new Set(this.#snapshots);
+    if (sealed) marks.add(sealed.at);
+    this.marks = [...marks].sort((a, b) => a - b);
+  }
+
+  /** The last version a state is wanted at (0: none). */
+  get lastMark(): number {
+    return this.marks.length === 0 ? 0 : this.marks[this.marks.length - 1];
+  }
+
+  /** The state rebuilt from events 1..`version` (normalized), for comparison. */
+  offer(version: number, state: Record<string, unknown>): void {
+    this.#offered.push([version, state]);
+  }
+
+  async settle(): Promise<void> {
+    for (const [version, state] of this.#offered.splice(0)) {
+      const sealed = this.#sealed;
+      if (sealed && sealed.at === version && !sameJson(state, sealed.state)) {
+        this.#findings.add(Math.max(1, version), reasons.state(version));
+      }
+      if (this.#snapshots.has(version)) await this.#snapshot(version, state);
+    }
+  }
+
+  async #snapshot(version: number, rebuilt: Record<string, unknown>): Promise<void> {
+    const key = partKeys.snapshot(this.#part, version);
+    const value = await this.#storage.get(key);
+    if (!value) return; // gone meanwhile: never, but nothing to compare
+    let state: unknown;
+    try {
+      state = openJson<{ state?: unknown }>(value, key, this.#dek, "snapshot")?.state;
+    } catch {
+      state = undefined;
+    }
+    if (!isPlainObject(state)) {
+      this.#findings.add(Math.max(1, version), reasons.snapshotUnreadable(version));
+    } else if (!sameJson(rebuilt, state)) {
+      this.#findings.add(Math.max(1, version), reasons.snapshot(version));
+    }
+  }
+}
+
+/**
+ * Verify one aggregate against its stored `head` (undefined: the head could not be read;
+ * then the events are still checked and the head is reported).
  *
  * @example
  * ```ts
@@ -87,49 +247,315 @@ export async function verifyAggregate(
   dek: Uint8Array,
   type: string,
   id: string,
-  head: StoredHead,
+  head: StoredHead | undefined,
   options: VerifyOptions = {},
 ): Promise<VerifyResult> {
-  let outcome: Outcome | undefined;
-  if (head.version > (options.parallelAbove ?? PARALLEL_ABOVE)) {
-    outcome = await verifyParallel(storage, dek, type, id, options);
-    if (!outcome && options.requireWorkers) {
+  const part = aggregatePart(type, id);
+  const headKey = partKeys.head(part);
+  const findings = new Findings();
+  const version = head?.version;
+
+  // What the events will be compared with: the sealed state and the snapshots.
+  let sealed: { at: number; state: Record<string, unknown> } | undefined;
+  const late: string[] = [];
+  if (head) {
+    const at = stateVersion(head);
+    if (!Number.isSafeInteger(at) || at < 0 || at > head.version) {
+      late.push(reasons.stateVersion(at));
+    } else {
+      const value = options.headValue ?? await storage.get(headKey);
+      try {
+        const state = openHeadState(sealedHeadState(value!), headKey, dek);
+        if (!isPlainObject(state)) throw new Error("not an object");
+        sealed = { at, state };
+      } catch {
+        findings.add(Math.max(1, at), reasons.stateUnreadable(at));
+      }
+    }
+  }
+  const snapshots = await snapshotVersions(storage, type, id, findings);
+  const states = new StateChecks(storage, dek, part, findings, sealed, snapshots, version);
+  // The state before any event (version 0) is empty.
+  states.offer(0, {});
+  await states.settle();
+
+  const input: PassInput = { storage, dek, type, id, part, last: version, states };
+  let pass: Pass | undefined;
+  if (version !== undefined && version > (options.parallelAbove ?? PARALLEL_ABOVE)) {
+    pass = await verifyParallel(input, options);
+    if (!pass && options.requireWorkers) {
       throw new DbxError("unavailable", "the verification worker threads could not start");
     }
   }
-  outcome ??= await verifySequential(storage, dek, type, id);
-  const result = (firstBad: number | undefined, reason?: string, root?: string) => ({
+  pass ??= await verifySequential(input);
+  if (pass.failure) findings.add(pass.failure.version, pass.failure.reason, true);
+  const passed = pass.failure ? pass.failure.version - 1 : pass.count;
+  const root = pass.failure ? undefined : toHex(pass.root);
+
+  if (!head) {
+    findings.add(Math.max(1, passed), reasons.headUnreadable);
+  } else {
+    const v = head.version;
+    if (!pass.failure) {
+      if (pass.count !== v) findings.add(pass.count + 1, reasons.count(v, pass.count));
+      else if (root !== head.merkle_root) findings.add(v, reasons.headRoot);
+      else if (!sameList(pass.frontier, head.frontier)) findings.add(v, reasons.frontier);
+    }
+    for (const why of late) findings.add(v, why);
+    await checkBeyondHead(storage, part, v, pass.lastPosition, snapshots, findings, options);
+    if (v >= 1 && passed >= 1) await checkCreatedAt(storage, part, head, findings);
+    await checkEventIds(storage, part, v, passed, findings);
+  }
+
+  // A state compared at a version after the first failing event lost to that event: the
+  // earliest finding is the one reported.
+  const bad = findings.best;
+  return {
     aggregate_type: type,
     aggregate_id: id,
-    version: head.version,
-    merkle_root: root ?? head.merkle_root,
-    verified: firstBad === undefined,
-    ...(firstBad === undefined ? {} : { first_bad_version: firstBad, reason }),
-  });
-  if (outcome.failure) return result(outcome.failure.version, outcome.failure.reason);
-  if (outcome.count !== head.version) {
-    return result(
-      outcome.count + 1,
-      `the aggregate has version ${head.version} but ${outcome.count} events`,
-    );
-  }
-  const root = toHex(outcome.root);
-  if (root !== head.merkle_root) {
-    return result(head.version, "the aggregate's Merkle root does not match its events", root);
-  }
-  return result(undefined);
+    version: version ?? pass.count,
+    // The root recomputed from the events when they are all there, else the head's.
+    merkle_root: root !== undefined && (version === undefined || pass.count === version)
+      ? root
+      : head?.merkle_root ?? "",
+    verified: bad === undefined,
+    ...(bad === undefined ? {} : { first_bad_version: bad.version, reason: bad.reason }),
+  };
 }
 
-/** What a pass over the events found: the first failure, or the count and final root. */
-type Outcome = { failure: Failure } | { failure?: undefined; count: number; root: Uint8Array };
+/** The versions of the aggregate's snapshots (read as keys only: the pass reads each). */
+async function snapshotVersions(
+  storage: Storage,
+  type: string,
+  id: string,
+  findings: Findings,
+): Promise<number[]> {
+  const out: number[] = [];
+  const range = snapshotRange(type, id);
+  for await (const [key] of storage.range({ ...range, keysOnly: true })) {
+    const version = keyVersion(key, range.gte.length);
+    if (version === undefined) findings.add(1, reasons.snapshotKey);
+    else out.push(version);
+  }
+  return out;
+}
 
-const failed = (version: number, reason: string): Outcome => ({ failure: { version, reason } });
+/**
+ * No event, snapshot or index entry names a version beyond the head (`version`), except
+ * what was committed while the verify ran: the head read again covers those.
+ */
+async function checkBeyondHead(
+  storage: Storage,
+  part: Uint8Array,
+  version: number,
+  lastPosition: number,
+  snapshots: readonly number[],
+  findings: Findings,
+  options: VerifyOptions,
+): Promise<void> {
+  // Read again each time: whatever was read before it was committed before it, and a head
+  // is written with its events, snapshots and index entries.
+  const headNow = () => currentVersion(storage, part, version);
+
+  for await (
+    const [key] of storage.range({
+      gt: partKeys.event(part, version),
+      lt: prefixEnd(partKeys.event(part, 0).subarray(0, part.length + 2)),
+      keysOnly: true,
+      limit: 1,
+    })
+  ) {
+    const w = key.length === part.length + 10 ? readU64(key, part.length + 2) : undefined;
+    if (w !== undefined && w > version && w <= await headNow()) continue; // committed since
+    const at = w !== undefined && w > version ? w : version + 1;
+    findings.add(at, reasons.eventBeyond(at, version));
+  }
+
+  for (const s of snapshots) {
+    if (s > version && s > await headNow()) findings.add(s, reasons.snapshotBeyond(s, version));
+  }
+
+  const tail = options.indexTail ?? new IndexTail();
+  const highest = await tail.highestAfter(storage, part, lastPosition);
+  if (highest <= version) return;
+  // A close look: which entries, and whether each is an event committed since the head was read.
+  for (const entry of await entriesAbove(storage, part, version, lastPosition)) {
+    if (entry.version <= await headNow()) {
+      const value = await storage.get(partKeys.event(part, entry.version));
+      let stored: number | undefined;
+      try {
+        stored = value ? decodeEventHeader(value).position : undefined;
+      } catch {
+        stored = undefined;
+      }
+      if (stored === entry.position) continue;
+    }
+    findings.add(entry.version, reasons.indexBeyond(entry.version, entry.position, version));
+  }
+}
+
+/** Events per read while checking the idempotency entries. */
+const EVENT_ID_BATCH = 512;
+
+/**
+ * The idempotency entries (caller-chosen event id → version) name events that carry that
+ * id: a retry returns what they name. Only events up to `passed` (all fine) are compared.
+ */
+async function checkEventIds(
+  storage: Storage,
+  part: Uint8Array,
+  version: number,
+  passed: number,
+  findings: Findings,
+): Promise<void> {
+  const prefix = partKeys.idempotency(part, "");
+  let batch: { eventId: string; version: number }[] = [];
+  const flush = async () => {
+    const entries = batch;
+    batch = [];
+    const values = await storage.getMany(entries.map((e) => partKeys.event(part, e.version)));
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (e.version > version) {
+        if (e.version > await currentVersion(storage, part, version)) {
+          findings.add(e.version, reasons.eventIdBeyond(e.version, version));
+        }
+        continue;
+      }
+      if (e.version > passed) continue;
+      let id: unknown;
+      try {
+        id = values[i] ? decodeEventHeader(values[i]!).metadata.event_id : undefined;
+      } catch {
+        id = undefined;
+      }
+      if (id !== e.eventId) findings.add(e.version, reasons.eventId(e.version));
+    }
+  };
+  for await (const [key, value] of storage.range({ gte: prefix, lt: prefixEnd(prefix) })) {
+    const named = value.length === 8 ? readU64(value) : 0;
+    if (named < 1) {
+      findings.add(1, reasons.eventIdUnreadable);
+      continue;
+    }
+    batch.push({ eventId: utf8.decode(key.subarray(prefix.length)), version: named });
+    if (batch.length >= EVENT_ID_BATCH) await flush();
+  }
+  if (batch.length > 0) await flush();
+}
+
+/** The head's version now (`fallback` when it cannot be read). */
+async function currentVersion(storage: Storage, part: Uint8Array, fallback: number) {
+  const value = await storage.get(partKeys.head(part));
+  if (!value) return fallback;
+  try {
+    const { version } = JSON.parse(utf8.decode(value.subarray(4, 4 + readU32(value))));
+    return typeof version === "number" && version > fallback ? version : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/** The head's created_at is the first event's (the writer sets both from one clock reading). */
+async function checkCreatedAt(
+  storage: Storage,
+  part: Uint8Array,
+  head: StoredHead,
+  findings: Findings,
+): Promise<void> {
+  const value = await storage.get(partKeys.event(part, 1));
+  if (!value) return;
+  try {
+    if (decodeEventHeader(value).metadata.created_at !== head.created_at) {
+      findings.add(1, reasons.createdAt);
+    }
+  } catch {
+    // Unreadable: the pass reported event 1.
+  }
+}
+
+function readU32(value: Uint8Array): number {
+  return ((value[0] << 24) | (value[1] << 16) | (value[2] << 8) | value[3]) >>> 0;
+}
+
+function sameList(a: readonly string[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Deep equality of JSON values (object key order does not matter). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    return Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) =>
+    Object.hasOwn(b, k) &&
+    sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])
+  );
+}
+
+// --- one pass over the events ------------------------------------------------------
+
+/** What a pass is given. */
+interface PassInput {
+  storage: Storage;
+  dek: Uint8Array;
+  type: string;
+  id: string;
+  part: Uint8Array;
+  /** The head's version: events up to it are read (undefined: every event). */
+  last: number | undefined;
+  /** Where the rebuilt state goes at each mark. */
+  states: StateChecks;
+}
+
+/** What a pass over the events found. */
+interface Pass {
+  /** The first failing version, if any: the events before it passed. */
+  failure?: Failure;
+  /** Events read (all passed when there is no failure). */
+  count: number;
+  /** Root and frontier (hex) of the tree of those events (when there is no failure). */
+  root: Uint8Array;
+  frontier: string[];
+  /** The position of the last event that passed (0: none). */
+  lastPosition: number;
+}
+
+/** The events of the pass: up to the head's version, or all. */
+function passRange(input: PassInput): { gte: Uint8Array; lte?: Uint8Array; lt?: Uint8Array } {
+  const range = eventRange(input.type, input.id);
+  return input.last === undefined
+    ? range
+    : { gte: range.gte, lte: partKeys.event(input.part, input.last) };
+}
+
+function frontierHex(chain: RootChain): string[] {
+  const nodes = chain.frontier();
+  const out: string[] = [];
+  for (let at = 0; at < nodes.length; at += HASH_BYTES) {
+    out.push(toHex(nodes.subarray(at, at + HASH_BYTES)));
+  }
+  return out;
+}
+
+/** The earliest of some failures; at equal versions the first given. */
+function earliest(...failures: (Failure | undefined)[]): Failure | undefined {
+  let best: Failure | undefined;
+  for (const f of failures) if (f && (!best || f.version < best.version)) best = f;
+  return best;
+}
 
 // --- checks shared by both paths -------------------------------------------------
 
 /**
  * Checks 2–4 for single events of one aggregate. Writes the event's Merkle leaf
- * and the root stored with it (as bytes) for the caller's chain.
+ * and the root stored with it (as bytes) for the caller's chain; keeps the position
+ * stored with the event, and folds its payload into `fold` when that is set.
  *
  * @example
  * ```ts
@@ -142,6 +568,14 @@ const failed = (version: number, reason: string): Outcome => ({ failure: { versi
  * ```
  */
 export class EventChecker {
+  /** After a check that passed: the position stored with the event (NaN: none). */
+  position = NaN;
+  /**
+   * Where the payload of each event that passes is folded: its top-level values
+   * assigned as they are (the caller normalizes them with `foldPayload`). None: no fold.
+   */
+  fold: Record<string, unknown> | undefined;
+
   readonly #dek: Uint8Array;
   readonly #type: string;
   readonly #id: string;
@@ -149,6 +583,8 @@ export class EventChecker {
   readonly #key: Uint8Array;
   readonly #versionAt: number;
   readonly #digest = new Uint8Array(HASH_BYTES);
+  /** The payload #eventHash parsed on its slow path, if it did. */
+  #parsed: unknown;
 
   constructor(dek: Uint8Array, type: string, id: string) {
     this.#dek = dek;
@@ -196,6 +632,7 @@ export class EventChecker {
       metadata: header.metadata,
       version,
     };
+    this.#parsed = undefined;
     const hash = this.#eventHash(envelope, plaintext, header.hash);
     if (hash === undefined) return reasons.unreadable(version);
     if (hash !== header.hash) return reasons.hash(version);
@@ -203,6 +640,18 @@ export class EventChecker {
     leaves.set(leafHash(this.#digest), at * HASH_BYTES);
     // The chain compares roots as bytes; only lowercase hex equals toHex() of a root.
     if (!hashHexInto(header.merkle_root, roots, at * HASH_BYTES)) return reasons.root(version);
+    const fold = this.fold;
+    if (fold) {
+      let payload = this.#parsed;
+      try {
+        payload ??= JSON.parse(utf8.decode(plaintext));
+      } catch {
+        return reasons.unreadable(version);
+      }
+      if (!isPlainObject(payload)) return reasons.unreadable(version);
+      for (const name in payload) fold[name] = payload[name];
+    }
+    this.position = typeof header.position === "number" ? header.position : NaN;
     return undefined;
   }
 
@@ -221,7 +670,9 @@ export class EventChecker {
     try {
       const hash = hashWithPayload(envelope, plaintext);
       if (hash === expected) return hash;
-      return eventHash({ ...envelope, payload: JSON.parse(utf8.decode(plaintext)) });
+      const payload = JSON.parse(utf8.decode(plaintext));
+      this.#parsed = payload;
+      return eventHash({ ...envelope, payload });
     } catch {
       return undefined;
     }
@@ -231,6 +682,11 @@ export class EventChecker {
     writeU64(this.#key, this.#versionAt, version);
     return this.#key;
   }
+}
+
+/** A fold target: assignments make own properties, even of "__proto__". */
+function newFold(): Record<string, unknown> {
+  return Object.create(null);
 }
 
 /**
@@ -304,7 +760,7 @@ export class RootChain {
   }
 }
 
-/** Version in an event key of this aggregate (undefined if the key has no version). */
+/** Version in a key of this aggregate (undefined if the key has no version). */
 function keyVersion(key: Uint8Array, prefixLength: number): number | undefined {
   if (key.length === prefixLength + 8) return readU64(key, prefixLength);
   return parseAggregatePart(key.subarray(1)).version;
@@ -312,43 +768,70 @@ function keyVersion(key: Uint8Array, prefixLength: number): number | undefined {
 
 // --- one thread -------------------------------------------------------------------
 
-async function verifySequential(
-  storage: Storage,
-  dek: Uint8Array,
-  type: string,
-  id: string,
-): Promise<Outcome> {
-  const range = eventRange(type, id);
+async function verifySequential(input: PassInput): Promise<Pass> {
+  const { storage, dek, type, id, part, states } = input;
+  const prefixLength = eventRange(type, id).gte.length;
   const checker = new EventChecker(dek, type, id);
+  const fold = newFold();
+  // Past the last mark no state is wanted: the payloads need no parsing there.
+  const marks = states.marks;
+  let mark = marks.findIndex((m) => m > 0);
+  if (mark >= 0) checker.fold = fold;
+  const cursor = new PositionCursor(storage, part);
   const chain = new RootChain();
   const leaf = new Uint8Array(HASH_BYTES);
   const root = new Uint8Array(HASH_BYTES);
+  let lastPosition = 0;
   let expected = 1;
-  for await (const [key, value] of storage.range(range)) {
-    if (keyVersion(key, range.gte.length) !== expected) {
-      return failed(expected, reasons.missing(expected));
+  const done = (failure?: Failure): Pass => ({
+    failure,
+    count: expected - 1,
+    root: chain.root(),
+    frontier: frontierHex(chain),
+    lastPosition,
+  });
+  try {
+    for await (const [key, value] of storage.range(passRange(input))) {
+      if (keyVersion(key, prefixLength) !== expected) {
+        return done({ version: expected, reason: reasons.missing(expected) });
+      }
+      // A plain view: Buffer subarrays are costly, and check() takes a few.
+      const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+      const bad = checker.check(bytes, expected, key, leaf, root, 0);
+      if (bad) return done({ version: expected, reason: bad });
+      chain.append(leaf);
+      if (!chain.rootIs(root, 0)) {
+        return done({ version: expected, reason: reasons.root(expected) });
+      }
+      const position = checker.position;
+      const pending = cursor.check(expected, position);
+      const misplaced = typeof pending === "object" ? await pending : pending;
+      if (misplaced) return done({ version: expected, reason: misplaced });
+      lastPosition = position;
+      if (mark >= 0 && marks[mark] === expected) {
+        states.offer(expected, foldPayload({}, fold));
+        await states.settle();
+        if (++mark === marks.length) checker.fold = undefined;
+      }
+      expected++;
     }
-    // A plain view: Buffer subarrays are costly, and check() takes a few.
-    const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    const bad = checker.check(bytes, expected, key, leaf, root, 0);
-    if (bad) return failed(expected, bad);
-    chain.append(leaf);
-    if (!chain.rootIs(root, 0)) return failed(expected, reasons.root(expected));
-    expected++;
+  } finally {
+    await cursor.close();
   }
-  return { count: expected - 1, root: chain.root() };
+  return done();
 }
 
 // --- worker threads ---------------------------------------------------------------
 //
 // Two phases per chunk of events, both on the worker that got the chunk:
-// 1. checks 2–4, returning each event's Merkle leaf (or the first failure);
+// 1. checks 2–4 and the fold of the payloads, returning each event's Merkle leaf and
+//    position (or the first failure);
 // 2. once this thread has appended the leaves of every earlier chunk, it sends
 //    the frontier before the chunk, and the worker computes the root after each
 //    of its events and compares it with the stored one (check 5).
-// This thread only reads, appends leaves (about one node hash per event) and
-// decides in chunk order; the root folds (about ten node hashes per event on large
-// aggregates) run in parallel.
+// This thread only reads, appends leaves (about one node hash per event), checks
+// positions against the index, composes the folds and decides in chunk order; the root
+// folds (about ten node hashes per event on large aggregates) run in parallel.
 
 /** Main thread → worker: the aggregate to check (sent first). */
 export interface WorkerInit {
@@ -368,6 +851,10 @@ export interface WorkerChunk {
   data: Uint8Array;
   /** Keys not of the usual `prefix || u64(version)` form (tampering), by index. */
   oddKeys: [number, Uint8Array][];
+  /** Versions in this chunk after which the fold so far is wanted, ascending. */
+  marks: number[];
+  /** Whether to fold the payloads (no: every mark is before this chunk). */
+  fold: boolean;
 }
 
 /** Main thread → worker, phase 2: the frontier before chunk `seq` (see `RootChain.restore`). */
@@ -391,6 +878,12 @@ export type WorkerReply =
     reason?: string;
     /** 32-byte Merkle leaves of the events before `failedAt`. */
     leaves: Uint8Array;
+    /** Position stored with each of those events (NaN: none). */
+    positions: Float64Array;
+    /** Their payloads folded (values as stored: see `EventChecker.fold`). */
+    fold: Record<string, unknown>;
+    /** The fold from the chunk's start up to each mark those events reach. */
+    marks: [number, Record<string, unknown>][];
   }
   | {
     kind: "rooted";
@@ -409,39 +902,54 @@ type Checked = Extract<WorkerReply, { kind: "checked" }>;
  * fails the whole verify with an error, never with a verdict.
  */
 async function verifyParallel(
-  storage: Storage,
-  dek: Uint8Array,
-  type: string,
-  id: string,
+  input: PassInput,
   options: VerifyOptions,
-): Promise<Outcome | undefined> {
+): Promise<Pass | undefined> {
+  const { storage, dek, type, id, part } = input;
   const workers = Math.max(1, Math.min(options.workers ?? navigator.hardwareConcurrency ?? 1, 4));
   const run = new ParallelRun(
     options.workerUrl ?? new URL("./verify_worker.ts", import.meta.url),
     workers,
     { kind: "init", dek, type, id },
+    input.states,
   );
+  const cursor = new PositionCursor(storage, part);
+  let misplaced: Failure | undefined;
+  let lastPosition = 0;
+  /** Check 6 for the chunks chained so far, in order. */
+  const checkPositions = async () => {
+    for (const { first, positions } of run.positions.splice(0)) {
+      for (let i = 0; i < positions.length && !misplaced; i++) {
+        const pending = cursor.check(first + i, positions[i]);
+        const bad = typeof pending === "object" ? await pending : pending;
+        if (bad) misplaced = { version: first + i, reason: bad };
+        else lastPosition = positions[i];
+      }
+    }
+  };
   try {
-    const range = eventRange(type, id);
+    const prefixLength = eventRange(type, id).gte.length;
     const window = workers * IN_FLIGHT_PER_WORKER;
     let chunk = new ChunkBuilder(1);
     let expected = 1;
     let missing: number | undefined;
-    for await (const [key, value] of storage.range(range)) {
-      if (run.stopped || run.cutOff) break;
-      if (keyVersion(key, range.gte.length) !== expected) {
+    for await (const [key, value] of storage.range(passRange(input))) {
+      if (run.stopped || run.cutOff || misplaced) break;
+      if (keyVersion(key, prefixLength) !== expected) {
         missing = expected;
         break;
       }
-      chunk.add(value, key.length === range.gte.length + 8 ? undefined : key);
+      chunk.add(value, key.length === prefixLength + 8 ? undefined : key);
       expected++;
       if (chunk.count === CHUNK_EVENTS) {
         run.submit(chunk);
         chunk = new ChunkBuilder(expected);
         await run.settle(window - 1);
+        await checkPositions();
+        await input.states.settle();
       }
     }
-    if (chunk.count > 0 && !run.stopped && !run.cutOff) run.submit(chunk);
+    if (chunk.count > 0 && !run.stopped && !run.cutOff && !misplaced) run.submit(chunk);
     await run.settle(0);
     if (run.unavailable) return undefined;
     if (run.crash) {
@@ -450,11 +958,23 @@ async function verifyParallel(
         `verification stopped: a worker thread failed (${run.crash.message})`,
       );
     }
-    if (run.failure) return { failure: run.failure };
-    if (missing !== undefined) return failed(missing, reasons.missing(missing));
-    return { count: expected - 1, root: run.chain.root() };
+    await checkPositions();
+    await input.states.settle();
+    const failure = earliest(
+      run.failure,
+      misplaced,
+      missing === undefined ? undefined : { version: missing, reason: reasons.missing(missing) },
+    );
+    return {
+      failure,
+      count: expected - 1,
+      root: run.chain.root(),
+      frontier: frontierHex(run.chain),
+      lastPosition,
+    };
   } finally {
     run.close();
+    await cursor.close();
   }
 }
 
@@ -468,12 +988,14 @@ interface InFlight {
 
 /**
  * The workers of one verify and its sequential half: chunks go out round robin;
- * leaves are chained and outcomes decided strictly in chunk order, so the first
- * failure found is the first in version order.
+ * leaves are chained, folds composed and outcomes decided strictly in chunk order, so the
+ * first failure found is the first in version order.
  */
 class ParallelRun {
   /** Every leaf that passed, in order (appends only: workers compute the roots). */
   readonly chain = new RootChain();
+  /** Positions of the chained events, for check 6 on the main loop (it awaits reads). */
+  readonly positions: { first: number; positions: Float64Array }[] = [];
   failure: Failure | undefined;
   /** A worker failed after it started: the verify must fail. */
   crash: Error | undefined;
@@ -482,6 +1004,11 @@ class ParallelRun {
   /** A chunk failed checks 2–4: later chunks cannot matter. */
   cutOff = false;
 
+  readonly #states: StateChecks;
+  /** The next mark a submitted chunk may hold. */
+  #mark = 0;
+  /** The state rebuilt over the chained chunks. */
+  #state: Record<string, unknown> = {};
   readonly #workers: Worker[] = [];
   readonly #ready: boolean[] = [];
   /** Chunks read before every worker was ready, sent once they all are. */
@@ -494,7 +1021,8 @@ class ParallelRun {
   #decided = 0;
   #wake: (() => void) | undefined;
 
-  constructor(url: string | URL, count: number, init: WorkerInit) {
+  constructor(url: string | URL, count: number, init: WorkerInit, states: StateChecks) {
+    this.#states = states;
     for (let i = 0; i < count; i++) {
       let worker: Worker;
       try {
@@ -521,7 +1049,16 @@ class ParallelRun {
   }
 
   submit(chunk: ChunkBuilder): void {
-    const message = chunk.finish(this.#submitted++);
+    const marks = this.#states.marks;
+    const last = chunk.first + chunk.count - 1;
+    while (this.#mark < marks.length && marks[this.#mark] < chunk.first) this.#mark++;
+    const from = this.#mark;
+    while (this.#mark < marks.length && marks[this.#mark] <= last) this.#mark++;
+    const message = chunk.finish(
+      this.#submitted++,
+      marks.slice(from, this.#mark),
+      chunk.first <= this.#states.lastMark,
+    );
     this.#inFlight.set(message.seq, { first: message.first, count: message.ends.length });
     if (this.#ready.every(Boolean)) this.#send(message);
     else this.#queue.push(message);
@@ -561,7 +1098,7 @@ class ParallelRun {
     // Replies are checked for shape: a confused worker must not produce a verdict.
     const chunk = this.#inFlight.get(reply.seq);
     if (reply.kind === "checked") {
-      if (!chunk || chunk.checked || !fitsChunk(reply, chunk.count)) {
+      if (!chunk || chunk.checked || !fitsChunk(reply, chunk.first, chunk.count)) {
         throw new Error(`unexpected leaves for chunk ${reply.seq}`);
       }
       chunk.checked = reply;
@@ -577,7 +1114,10 @@ class ParallelRun {
     }
   }
 
-  /** Append the leaves of checked chunks in order; send each its frontier (phase 2). */
+  /**
+   * Append the leaves of checked chunks in order, compose their folds and queue their
+   * positions; send each its frontier (phase 2).
+   */
   #chainInOrder(): void {
     for (
       let chunk = this.#inFlight.get(this.#chained);
@@ -585,7 +1125,7 @@ class ParallelRun {
       chunk = this.#inFlight.get(this.#chained)
     ) {
       const seq = this.#chained++;
-      const { failedAt, leaves } = chunk.checked;
+      const { failedAt, leaves, positions, fold, marks } = chunk.checked;
       const message: WorkerFrontier = {
         kind: "frontier",
         seq,
@@ -596,6 +1136,11 @@ class ParallelRun {
       for (let at = 0; at < passed * HASH_BYTES; at += HASH_BYTES) {
         this.chain.append(leaves.subarray(at, at + HASH_BYTES));
       }
+      for (const [version, upTo] of marks) {
+        this.#states.offer(version, foldPayload(this.#state, upTo));
+      }
+      this.#state = foldPayload(this.#state, fold);
+      this.positions.push({ first: chunk.first, positions });
       if (failedAt >= 0) this.cutOff = true;
       this.#workerOf(seq).postMessage(message, [message.nodes.buffer as ArrayBuffer]);
     }
@@ -647,25 +1192,32 @@ function passedOf({ failedAt }: Checked, count: number): number {
   return failedAt < 0 ? count : failedAt;
 }
 
-/** Whether a phase-1 reply is well formed for a chunk of `count` events. */
-function fitsChunk(reply: Checked, count: number): boolean {
-  const { failedAt, reason, leaves } = reply;
+/** Whether a phase-1 reply is well formed for a chunk of `count` events from `first`. */
+function fitsChunk(reply: Checked, first: number, count: number): boolean {
+  const { failedAt, reason, leaves, positions, fold, marks } = reply;
   if (!Number.isInteger(failedAt) || failedAt < -1 || failedAt >= count) return false;
   if (failedAt >= 0 && typeof reason !== "string") return false;
-  return leaves instanceof Uint8Array && leaves.length === passedOf(reply, count) * HASH_BYTES;
+  const passed = passedOf(reply, count);
+  return leaves instanceof Uint8Array && leaves.length === passed * HASH_BYTES &&
+    positions instanceof Float64Array && positions.length === passed && isPlainObject(fold) &&
+    Array.isArray(marks) &&
+    marks.every((m) =>
+      Array.isArray(m) && Number.isInteger(m[0]) && m[0] >= first && m[0] < first + passed &&
+      isPlainObject(m[1])
+    );
 }
 
 /** Event values packed back to back into one transferable buffer. */
 class ChunkBuilder {
   count = 0;
-  readonly #first: number;
+  readonly first: number;
   readonly #ends = new Uint32Array(CHUNK_EVENTS);
   #data = new Uint8Array(CHUNK_EVENTS * 1024);
   #size = 0;
   readonly #oddKeys: [number, Uint8Array][] = [];
 
   constructor(first: number) {
-    this.#first = first;
+    this.first = first;
   }
 
   add(value: Uint8Array, oddKey?: Uint8Array): void {
@@ -681,14 +1233,17 @@ class ChunkBuilder {
     this.#ends[this.count++] = end;
   }
 
-  finish(seq: number): WorkerChunk {
+  /** The message of this chunk, with the marks among its versions (ascending). */
+  finish(seq: number, marks: number[], fold: boolean): WorkerChunk {
     return {
       kind: "chunk",
       seq,
-      first: this.#first,
+      first: this.first,
       ends: this.#ends.subarray(0, this.count),
       data: this.#data.subarray(0, this.#size),
       oddKeys: this.#oddKeys,
+      marks,
+      fold,
     };
   }
 }

@@ -1,10 +1,10 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 /**
- * Verification worker (see verify.ts): checks chunks of one aggregate's events
- * (phase 1), then, given the Merkle frontier before each chunk, compares the
- * root after each event with the stored one (phase 2). It holds the DEK in
- * memory only, for the life of one verify.
+ * Verification worker (see verify.ts): checks chunks of one aggregate's events and folds
+ * their payloads (phase 1), then, given the Merkle frontier before each chunk, compares the
+ * root after each event with the stored one (phase 2). It holds the DEK in memory only, for
+ * the life of one verify.
  */
 import {
   EventChecker,
@@ -31,11 +31,17 @@ function reply(message: WorkerReply, transfer: Transferable[] = []): void {
   self.postMessage(message, transfer);
 }
 
-function checkChunk({ seq, first, ends, data, oddKeys }: WorkerChunk): void {
+function checkChunk({ seq, first, ends, data, oddKeys, marks, fold: folding }: WorkerChunk): void {
   if (!checker) throw new Error("a chunk came before the aggregate");
   const leaves = new Uint8Array(ends.length * HASH_BYTES);
   const roots = new Uint8Array(ends.length * HASH_BYTES);
+  const positions = new Float64Array(ends.length);
   const keys = new Map(oddKeys);
+  // Own properties even for "__proto__": the main thread folds this with foldPayload.
+  const fold: Record<string, unknown> = Object.create(null);
+  const upTo: [number, Record<string, unknown>][] = [];
+  checker.fold = folding ? fold : undefined;
+  let mark = 0;
   let failedAt = -1;
   let reason: string | undefined;
   for (let i = 0, start = 0; i < ends.length; start = ends[i++]) {
@@ -45,11 +51,17 @@ function checkChunk({ seq, first, ends, data, oddKeys }: WorkerChunk): void {
       failedAt = i;
       break;
     }
+    positions[i] = checker.position;
+    if (marks[mark] === first + i) upTo.push([marks[mark++], { ...fold }]);
   }
   const passed = failedAt < 0 ? ends.length : failedAt;
   checked.set(seq, { passed, leaves, roots });
   const copy = leaves.slice(0, passed * HASH_BYTES);
-  reply({ kind: "checked", seq, failedAt, reason, leaves: copy }, [copy.buffer]);
+  const placed = positions.slice(0, passed);
+  reply(
+    { kind: "checked", seq, failedAt, reason, leaves: copy, positions: placed, fold, marks: upTo },
+    [copy.buffer, placed.buffer],
+  );
 }
 
 function checkRoots({ seq, size, nodes }: WorkerFrontier): void {

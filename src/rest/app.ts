@@ -22,6 +22,7 @@ import { registerSchemaRoutes } from "./routes/schemas.ts";
 import { registerStagingRoutes } from "./routes/staging.ts";
 import { registerStreamRoutes } from "./routes/stream.ts";
 import { registerTokenRoutes } from "./routes/tokens.ts";
+import { registerVerifyRoutes } from "./routes/verify.ts";
 
 export type { StreamSettings } from "./deps.ts";
 
@@ -91,6 +92,7 @@ export function createRestApp(options: RestOptions): Hono<AppEnv> {
   registerStagingRoutes(app, deps);
   registerSchemaRoutes(app, deps);
   registerTokenRoutes(app, deps);
+  registerVerifyRoutes(app, deps);
 
   app.onError(async (err, c) => {
     // A bad token is the answer even when the input is bad too (a small body is parsed

@@ -197,6 +197,35 @@ const SCHEMAS: Json = {
     },
     required: ["aggregate_type", "aggregate_id", "version", "merkle_root", "verified"],
   },
+  PositionCheck: {
+    type: "object",
+    description: "one page of the global position index check",
+    properties: {
+      from: int("first position checked", 1),
+      to: int("last position checked"),
+      next: int("where the next page starts (absent on the last page)", 1),
+      runs: int("index records read"),
+      entries: int("index entries (positions) checked"),
+      last_position: int("the store's recorded last position"),
+      events: int("events stored in the whole store (last page only)"),
+      aggregates: int("aggregate heads stored (last page only)"),
+      snapshots: int("snapshots stored (last page only)"),
+      verified: { type: "boolean" },
+      problems: arrayOf({
+        type: "object",
+        properties: {
+          position: int(),
+          aggregate_type: str(),
+          aggregate_id: str(),
+          version: int(undefined, 1),
+          reason: str(),
+        },
+        required: ["position", "reason"],
+      }),
+      more_problems: int("problems found beyond those listed"),
+    },
+    required: ["from", "to", "runs", "entries", "last_position", "verified", "problems"],
+  },
   InclusionProof: {
     type: "object",
     description: "RFC 9162 inclusion proof of event `version` (leaf `version - 1`)",
@@ -392,6 +421,22 @@ const PATHS: Record<string, Record<string, Json>> = {
       params: AGGREGATE,
       ok: ref("VerifyResult"),
       errors: [400, 404],
+    }),
+  },
+  "/v1/verify/positions": {
+    get: operation({
+      summary: "Check one page of the global position index",
+      tag: "integrity",
+      scope: "aggregate.read on every aggregate (aggregate:*:*)",
+      description: "No gap or overlap; every entry names an event that exists, is stored at " +
+        "that position and is within its aggregate's head. The last page (no `next`) also " +
+        "checks that the index ends at the store's last position and names every event.",
+      params: [
+        queryInt("from", "first position to check (default 1)"),
+        queryInt("take", "about how many entries (default 50000, at most 500000)"),
+      ],
+      ok: ref("PositionCheck"),
+      errors: [400],
     }),
   },
   "/v1/aggregates/{aggregate_type}/{aggregate_id}/proof/inclusion": {

@@ -17,6 +17,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   overloaded: 503,
   wrong_key: 500,
   corrupt: 500,
+  integrity: 500,
   unavailable: 503,
   internal: 500,
 };

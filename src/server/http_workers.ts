@@ -85,7 +85,14 @@ async function nextReport(run: Running, timeoutMs: number): Promise<WorkerReport
  * ```ts
  * import type { Api } from "../api/api.ts";
  * declare const api: Api;
- * const http = await serveHttpInWorkers({ api, hostname: "127.0.0.1", port: 0, workers: 2 });
+ * const http = await serveHttpInWorkers({
+ *   api,
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   workers: 2,
+ *   dataDir: "/tmp/db",
+ *   limits: { maxConnections: 1024, headerTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
+ * });
  * await http.shutdown(10_000);
  * ```
  */

@@ -44,7 +44,7 @@ Deno.test("state equals the fold of every event at each version, across eviction
   }, { cacheSize: 1 });
 });
 
-Deno.test("a missing event after the sealed state is reported as corruption, not a wrong state", async () => {
+Deno.test("a missing event after the sealed state is an integrity error, not a wrong state", async () => {
   await withEngine(async (engine, ctx) => {
     await engine.append(event("patient", "p-1", { a: 1 }));
     await engine.append(event("patient", "p-1", { b: 2 }));
@@ -55,8 +55,8 @@ Deno.test("a missing event after the sealed state is reported as corruption, not
     });
     // A fresh engine has nothing cached: it must read (and miss) the event.
     const reopened = await ctx.reopen();
-    await assertRejects(() => reopened.getAggregate("patient", "p-1"), "corrupt");
-    await assertRejects(() => reopened.append(event("patient", "p-1", { c: 3 })), "corrupt");
+    await assertRejects(() => reopened.getAggregate("patient", "p-1"), "integrity");
+    await assertRejects(() => reopened.append(event("patient", "p-1", { c: 3 })), "integrity");
   });
 });
 

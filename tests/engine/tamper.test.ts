@@ -292,10 +292,10 @@ Deno.test("tamper: the last event deleted (truncation)", async () => {
   assertEquals(result.version, N);
 });
 
-Deno.test("tamper: a consistent rollback (event and head) verifies as the shorter history", async () => {
-  // Dropping the last event and rewriting the head to the previous version and root leaves
-  // a consistent prefix: verify alone cannot tell (consistency proofs against a root the
-  // client kept can). It must not raise a false alarm on that prefix either.
+Deno.test("tamper: a rollback (last event dropped, head rewound) is found", async () => {
+  // Dropping the last event and rewriting the head's version and root: the head's frontier
+  // and state still describe version N, and the global position index still names event N
+  // (tests/engine/verify_coverage.test.ts rewinds all of them consistently).
   let previousRoot = "";
   const result = await tamperAndVerify(async (storage, { records }) => {
     previousRoot = records[N - 2].merkle_root;
@@ -308,8 +308,9 @@ Deno.test("tamper: a consistent rollback (event and head) verifies as the shorte
       { type: "put", key: headKey(TYPE, ID), value: replaceHead(value, head) },
     ], { sync: true });
   });
-  assertEquals(result.verified, true, result.reason);
+  assertEquals(result.verified, false, "the rollback went unnoticed");
   assertEquals(result.version, N - 1);
+  assertEquals(result.first_bad_version, N - 1, result.reason);
   assertEquals(result.merkle_root, previousRoot);
 });
 

@@ -11,6 +11,7 @@ import { schemaOperations } from "./schemas.ts";
 import type { Operations } from "./spec.ts";
 import { stagingOperations } from "./staging.ts";
 import { tokenOperations } from "./tokens.ts";
+import { verifyOperations } from "./verify.ts";
 
 export type { OperationContext, OperationSpec, ScopeRule } from "./spec.ts";
 
@@ -26,4 +27,5 @@ export const CATALOGUE: Operations<OperationName> = {
   ...stagingOperations,
   ...schemaOperations,
   ...tokenOperations,
+  ...verifyOperations,
 };

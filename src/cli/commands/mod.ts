@@ -4,6 +4,7 @@ import { registerConfig } from "./config.ts";
 import { registerToken } from "./token.ts";
 import { registerSchema } from "./schema.ts";
 import { registerServer } from "./server.ts";
+import { registerVerify } from "./verify.ts";
 
 /** Each command group registers itself here. */
 export function registerCommands(program: Command): void {
@@ -13,4 +14,5 @@ export function registerCommands(program: Command): void {
   registerToken(program);
   registerSchema(program);
   registerServer(program);
+  registerVerify(program);
 }

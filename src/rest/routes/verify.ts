@@ -1,0 +1,28 @@
+/**
+ * Store-wide verification: `GET /v1/verify/positions?from&take` checks one page of the
+ * global position index (each aggregate is verified at `.../verify`).
+ */
+import { call } from "../call.ts";
+import type { App, RouteDeps } from "../deps.ts";
+import { queryInput } from "../params.ts";
+
+/**
+ * Register the verification routes.
+ *
+ * @example
+ * ```ts
+ * import type { App, RouteDeps } from "../deps.ts";
+ * declare const app: App;
+ * declare const deps: RouteDeps;
+ * registerVerifyRoutes(app, deps);
+ * ```
+ */
+export function registerVerifyRoutes(app: App, deps: RouteDeps): void {
+  const { api, guarded } = deps;
+  app.get(
+    "/v1/verify/positions",
+    guarded(async (c) =>
+      c.json(await call(api, c, "verifyPositions", queryInput(c, ["from", "take"])))
+    ),
+  );
+}
