@@ -244,6 +244,16 @@ Deno.test("depth: the CLI's JSON inputs (payload, patch, schema load) are refuse
     const huge = await runDbx(dir, [...base, "--payload", "-"], deep(100_000));
     assertEquals(huge.code, 1, huge.stderr);
     assert(!/\n\s+at /.test(huge.stderr), "no stack trace");
+
+    // The limit is a setting: lowered, what fitted before is refused and the message says so.
+    await runDbxOk(dir, ["config", "--max-json-depth", "8"]);
+    const lowered = await runDbx(dir, [...base, "--payload", deep(8)]);
+    assertEquals(lowered.code, 1);
+    assert(/nested deeper than 8 levels/.test(lowered.stderr), lowered.stderr);
+    await runDbxOk(dir, [...base, "--payload", deep(7)]);
+    const bad = await runDbx(dir, ["config", "--max-json-depth", "1"]);
+    assertEquals(bad.code, 2, bad.stderr);
+    assert(/--max-json-depth.*from 2 to 1000/.test(bad.stderr), bad.stderr);
   });
 });
 

@@ -60,6 +60,7 @@ interface ConfigOptions extends CommonOptions {
   maxConnections?: number;
   headerReadTimeout?: number;
   idleTimeout?: number;
+  maxJsonDepth?: number;
 }
 
 /** Options that change settings (everything but --config, --data-dir and --json). */
@@ -84,6 +85,7 @@ const CHANGE_OPTIONS: (keyof ConfigOptions)[] = [
   "maxConnections",
   "headerReadTimeout",
   "idleTimeout",
+  "maxJsonDepth",
 ];
 
 /** Settings whose values are never shown. */
@@ -130,6 +132,13 @@ function parseWorkers(value: string): number | "auto" {
     throw new InvalidArgumentError(`must be auto or an integer from 0 to ${MAX_HTTP_WORKERS}`);
   }
   return n;
+}
+
+/** The bounds `config.toml` accepts for `max_json_depth` (see validate.ts). */
+function parseJsonDepth(value: string): number {
+  const depth = parsePositiveInt(value);
+  if (depth < 2 || depth > 1000) throw new InvalidArgumentError("must be from 2 to 1000");
+  return depth;
 }
 
 function parseSeconds(value: string): number {
@@ -240,6 +249,11 @@ export function registerConfig(program: Command): void {
       "--idle-timeout <secs>",
       "seconds a connection may sit idle between requests (default 60)",
       parseSeconds,
+    )
+    .option(
+      "--max-json-depth <n>",
+      "deepest nesting any JSON input may have: payloads, patches, schemas, bodies (default 64)",
+      parseJsonDepth,
     );
   withJsonOption(cmd);
   withCommonOptions(cmd);
@@ -337,6 +351,7 @@ async function applyOptions(
     config.server.header_read_timeout = opts.headerReadTimeout;
   }
   if (opts.idleTimeout !== undefined) config.server.idle_timeout = opts.idleTimeout;
+  if (opts.maxJsonDepth !== undefined) config.max_json_depth = opts.maxJsonDepth;
 
   if (opts.dek !== undefined) {
     const dek = checkDek(opts.dek, (problem) => {
