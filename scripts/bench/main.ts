@@ -13,6 +13,7 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
+import { backupSuites } from "./backup_bench.ts";
 import { engineSuites } from "./engine_bench.ts";
 import {
   type BenchContext,
@@ -29,7 +30,7 @@ import { restSuites } from "./rest_bench.ts";
 import { tokenSuites } from "./token_bench.ts";
 
 /** Every suite, in the order they run. */
-export const SUITES: Suite[] = [...engineSuites, ...tokenSuites, ...restSuites];
+export const SUITES: Suite[] = [...engineSuites, ...tokenSuites, ...restSuites, ...backupSuites];
 
 const RESULTS_DIR = fileURLToPath(new URL("../../.bench/", import.meta.url));
 

@@ -6,9 +6,11 @@
  * - Tokens: signature, expiry and revocation by the token authority, then the token's own
  *   scope. A keep-alive token's use is reported only after every check passed.
  * - The local OS user may do everything: it already holds the files and the DEK.
- * - The Admin master key manages tokens and schemas (the Admin API's resources), never
- *   aggregates. Its Argon2/scrypt check is slow on purpose, so a verified key is
- *   remembered for a minute (by digest, never the key itself).
+ * - The Admin master key manages tokens, schemas, remotes and plugins (the Admin API's
+ *   resources), never aggregates. Its Argon2id check is slow on purpose, so a verified key
+ *   is remembered for a minute (by digest, never the key itself). A key that matched an
+ *   earlier version's scrypt hash is handed to `upgradeMasterKey` once, to store it as
+ *   Argon2id.
  * - A replication peer must hold a pinned key; it may read aggregates and schemas.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -20,7 +22,7 @@ import {
   type TokenAuthority,
 } from "../auth/authority.ts";
 import type { Scope } from "../auth/scope.ts";
-import { verifyMasterKey } from "../config/master_key.ts";
+import { isLegacyMasterKeyHash, verifyMasterKey } from "../config/master_key.ts";
 import type { IssuedBy, WriteCharge } from "../engine/types.ts";
 import { DbxError } from "../errors.ts";
 import type { Caller } from "./caller.ts";
@@ -45,13 +47,18 @@ export interface AccessSources {
   tokens(): TokenAuthority | Promise<TokenAuthority>;
   /** The stored hash of the Admin master key (absent: no Admin access). */
   masterKeyHash(): string | undefined;
+  /**
+   * Store an Argon2id hash of `key` in place of `legacyHash` (an earlier version's scrypt
+   * hash that `key` just matched). Absent: legacy hashes stay as they are.
+   */
+  upgradeMasterKey?(key: string, legacyHash: string): Promise<void>;
   /** Base64 Ed25519 public keys of the pinned replication peers. */
   pinnedPeers(): Promise<readonly string[]>;
 }
 
 const EVERYTHING: Scope = { actions: ["*"], resources: ["*"] };
 const ADMIN_SCOPE: Scope = {
-  actions: ["token.manage", "schema.read", "schema.write"],
+  actions: ["token.manage", "schema.read", "schema.write", "remote.manage", "plugin.manage"],
   resources: ["*"],
 };
 const PEER_SCOPE: Scope = { actions: ["aggregate.read", "schema.read"], resources: ["*"] };
@@ -78,6 +85,8 @@ function digest(secret: string): Buffer {
 export class Access {
   readonly #sources: AccessSources;
   #admin: { digest: Buffer; hash: string; until: number } | undefined;
+  /** The legacy hash being replaced now (one replacement at a time). */
+  #upgrading: string | undefined;
 
   constructor(sources: AccessSources) {
     this.#sources = sources;
@@ -170,10 +179,14 @@ export class Access {
   async #checkAdminKey(key: unknown): Promise<void> {
     const hash = this.#sources.masterKeyHash();
     if (hash === undefined) {
-      throw new DbxError("unauthorized", "no Admin master key is configured on this node");
+      throw new DbxError("unauthorized", "no Admin master key is configured on this node", {
+        reason: "no_master_key",
+      });
     }
     if (typeof key !== "string" || key === "") {
-      throw new DbxError("unauthorized", "the Admin master key is required");
+      throw new DbxError("unauthorized", "the Admin master key is required", {
+        reason: "missing_key",
+      });
     }
     const given = digest(key);
     const cached = this.#admin;
@@ -182,9 +195,28 @@ export class Access {
       timingSafeEqual(cached.digest, given)
     ) return;
     if (!(await verifyMasterKey(key, hash))) {
-      throw new DbxError("unauthorized", "the Admin master key is wrong");
+      throw new DbxError("unauthorized", "the Admin master key is wrong", {
+        reason: "wrong_key",
+      });
     }
     this.#admin = { digest: given, hash, until: Date.now() + ADMIN_CACHE_MS };
+    if (isLegacyMasterKeyHash(hash)) await this.#upgrade(key, hash);
+  }
+
+  /** Replace a matched legacy hash by Argon2id; a failure leaves it (and is retried later). */
+  async #upgrade(key: string, legacyHash: string): Promise<void> {
+    const upgrade = this.#sources.upgradeMasterKey;
+    if (!upgrade || this.#upgrading === legacyHash) return;
+    this.#upgrading = legacyHash;
+    try {
+      await upgrade(key, legacyHash);
+    } catch (err) {
+      // The message of a failed write names a file, never the key.
+      const reason = err instanceof DbxError ? err.message : "the write failed";
+      console.error(`warning: the Admin master key hash was not upgraded to Argon2id: ${reason}`);
+    } finally {
+      this.#upgrading = undefined;
+    }
   }
 }
 

@@ -40,6 +40,11 @@ export interface OpenNodeOptions {
    * was never configured): thrown once a part that needs the key (store, tokens) is used.
    */
   keyMissing?: () => DbxError;
+  /**
+   * Store an Argon2id hash of the Admin master key in place of an earlier version's scrypt
+   * hash that it just matched (a server, which knows where its config file is).
+   */
+  upgradeMasterKey?: (key: string, legacyHash: string) => Promise<void>;
 }
 
 /**
@@ -78,6 +83,7 @@ export class Node {
     this.access = new Access({
       tokens: () => this.#tokens ?? this.tokens(),
       masterKeyHash: () => this.config.admin.master_key_hash,
+      upgradeMasterKey: options.upgradeMasterKey,
       // Remotes arrive with replication; until one can be pinned, no peer is.
       pinnedPeers: () => Promise.resolve([]),
     });

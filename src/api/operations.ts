@@ -16,6 +16,8 @@ import type { PositionCheck } from "../engine/verify_index.ts";
 import type { ConsistencyProofJson, InclusionProofJson } from "../integrity/proof.ts";
 import type { AggregateSchema, SchemaAlteration } from "../schema/types.ts";
 import type { StagedEvent } from "../staging/staged_events.ts";
+import type { Remote } from "../remotes/remote.ts";
+import type { Plugin, PluginSettings } from "../plugins/plugin.ts";
 
 export type {
   AggregateRecord,
@@ -32,6 +34,26 @@ export type { TokenInfo } from "../auth/authority.ts";
 export { ACTIONS, MAX_EXPIRATION_SECONDS } from "../auth/authority.ts";
 export type { AggregateSchema, SchemaAlteration } from "../schema/types.ts";
 export type { StagedEvent } from "../staging/staged_events.ts";
+export type { Remote } from "../remotes/remote.ts";
+export type { Plugin, PluginKind, PluginSettings } from "../plugins/plugin.ts";
+// The vocabulary of remotes and plugins, for surfaces' help texts.
+export { DEFAULT_REMOTE_PORT } from "../remotes/remote.ts";
+export { LOG_LEVELS, PLUGIN_KINDS } from "../plugins/plugin.ts";
+
+/**
+ * A remote to add or replace: its `endpoint` (`tcp://host:port`), or the `host` (IP or name)
+ * and `port` (default 6363) that `dbx remote add` takes; and its Ed25519 public key.
+ */
+export interface RemoteInput {
+  name: string;
+  public_key: string;
+  endpoint?: string;
+  host?: string;
+  port?: number;
+}
+
+/** A plugin instance to configure: its kind's settings; `enabled` defaults to true. */
+export type PluginInput = PluginSettings & { name: string; enabled?: boolean };
 
 /** Names one aggregate. */
 export interface AggregateRef {
@@ -43,6 +65,31 @@ export interface AggregateRef {
 export interface Page<T> {
   items: T[];
   next?: number;
+}
+
+/** A page of a listing with cursors: `next_cursor` starts the following page, if any. */
+export interface CursorPage<T> {
+  items: T[];
+  next_cursor?: string;
+}
+
+/** Aggregates with their state, in pages (see `catalogue/queries.ts` for the rules). */
+export interface AggregateQuery {
+  cursor?: string;
+  take?: number;
+  /** A filter expression (`src/query/filter.ts`). */
+  filter?: string;
+  /** A sort order: `field[:asc|desc][, field…]`. */
+  sort?: string;
+  include_archived?: boolean;
+  archived_only?: boolean;
+}
+
+/** One aggregate's events, in pages. */
+export interface EventQuery extends AggregateRef {
+  cursor?: string;
+  take?: number;
+  filter?: string;
 }
 
 /** Paging input: `take` defaults per operation and is capped at `page_limit`. */
@@ -104,6 +151,13 @@ export interface Operations {
 
   appendEvent: { input: AppendInput; result: AppendResult };
   appendEvents: { input: { events: AppendInput[] }; result: AppendBatchResult };
+  /** The first event of an aggregate that must not exist yet (conflict if it does). */
+  createAggregate: {
+    input: Omit<AppendInput, "expected_version">;
+    result: AppendResult & { aggregate: AggregateRecord };
+  };
+  /** An event for an aggregate that must exist (not_found if it does not). */
+  appendExisting: { input: AppendInput; result: AppendResult };
 
   listAggregates: {
     input: PageInput & { aggregate_type?: string; include_state?: boolean };
@@ -111,6 +165,13 @@ export interface Operations {
   };
   getAggregate: { input: AggregateRef & { version?: number }; result: AggregateRecord };
   listEvents: { input: AggregateRef & PageInput; result: Page<EventRecord> };
+  queryAggregates: { input: AggregateQuery; result: CursorPage<AggregateRecord> };
+  queryEvents: { input: EventQuery; result: CursorPage<EventRecord> };
+  /** Chosen state fields of one aggregate (a path each; missing ones are null). */
+  selectAggregate: {
+    input: AggregateRef & { fields: string[] };
+    result: { selection: Record<string, unknown> };
+  };
   recentEvents: { input: AggregateRef & { take?: number }; result: EventRecord[] };
   verifyAggregate: { input: AggregateRef; result: VerifyResult };
   /** One page of the global position index check, from position `from` (default 1). */
@@ -176,6 +237,19 @@ export interface Operations {
     input: { token: string; expiration?: number; limit?: number };
     result: IssuedToken;
   };
+
+  listRemotes: { input: Record<string, never>; result: Remote[] };
+  getRemote: { input: { name: string }; result: Remote };
+  upsertRemote: { input: RemoteInput; result: { remote: Remote; created: boolean } };
+  removeRemote: { input: { name: string }; result: { name: string; removed: boolean } };
+
+  listPlugins: { input: Record<string, never>; result: Plugin[] };
+  getPlugin: { input: { name: string }; result: Plugin };
+  upsertPlugin: { input: PluginInput; result: { plugin: Plugin; created: boolean } };
+  /** Refused (conflict) while the plugin is enabled. */
+  removePlugin: { input: { name: string }; result: { name: string; removed: boolean } };
+  enablePlugin: { input: { name: string }; result: Plugin };
+  disablePlugin: { input: { name: string }; result: Plugin };
 }
 
 /** The name of an operation. */

@@ -1,8 +1,8 @@
 /**
  * What a token may do: actions and resources, with `*` / `?` wildcards.
  *
- * Resources are strings of the form `aggregate:TYPE:ID`, `schema:TYPE` and
- * `token:ID`. The parts are escaped (`%`, `:`, `*`, `?` become `%XX`) so that a
+ * Resources are strings of the form `aggregate:TYPE:ID`, `schema:TYPE`,
+ * `token:ID`, `remote:NAME` and `plugin:NAME`. The parts are escaped (`%`, `:`, `*`, `?` become `%XX`) so that a
  * `:` inside an aggregate type cannot make one type's scope reach another.
  */
 import { DbxError } from "../errors.ts";
@@ -15,13 +15,15 @@ export const ACTIONS = [
   "schema.read",
   "schema.write",
   "token.manage",
+  "remote.manage",
+  "plugin.manage",
 ] as const;
 
 /** One permission checked by `authorize`. */
 export type Action = typeof ACTIONS[number];
 
 /** The resource kinds a pattern may name. */
-const RESOURCE_KINDS = ["aggregate", "schema", "token"];
+const RESOURCE_KINDS = ["aggregate", "schema", "token", "remote", "plugin"];
 const MAX_PATTERN_BYTES = 512;
 const MAX_SCOPE_ENTRIES = 64;
 
@@ -64,6 +66,30 @@ export function schemaResource(aggregateType: string): string {
  */
 export function tokenResource(tokenId?: string): string {
   return tokenId === undefined ? "token:*" : `token:${escapePart(tokenId)}`;
+}
+
+/**
+ * The resource string for one replication remote (by name); `remoteResource()` names all.
+ *
+ * @example
+ * ```ts
+ * remoteResource("standby"); // "remote:standby"
+ * ```
+ */
+export function remoteResource(name?: string): string {
+  return name === undefined ? "remote:*" : `remote:${escapePart(name)}`;
+}
+
+/**
+ * The resource string for one plugin instance (by name); `pluginResource()` names all.
+ *
+ * @example
+ * ```ts
+ * pluginResource("audit-log"); // "plugin:audit-log"
+ * ```
+ */
+export function pluginResource(name?: string): string {
+  return name === undefined ? "plugin:*" : `plugin:${escapePart(name)}`;
 }
 
 /**
@@ -169,7 +195,8 @@ export function validateActions(actions: readonly string[]): void {
 
 /**
  * Check resource patterns given by a user: `*`, or `aggregate:TYPE:ID`,
- * `schema:TYPE`, `token:ID` with `*` / `?` wildcards in any part.
+ * `schema:TYPE`, `token:ID`, `remote:NAME`, `plugin:NAME` with `*` / `?` wildcards in any
+ * part.
  *
  * @example
  * ```ts
@@ -189,7 +216,8 @@ export function validateResources(resources: readonly string[]): void {
     if (!kindOk) {
       throw new DbxError(
         "invalid_input",
-        `resource "${resource}" must look like aggregate:TYPE:ID, schema:TYPE or * (wildcards * and ?)`,
+        `resource "${resource}" must look like aggregate:TYPE:ID, schema:TYPE, token:ID, ` +
+          "remote:NAME, plugin:NAME or * (wildcards * and ?)",
       );
     }
   }

@@ -88,6 +88,17 @@ async function serverToken(options: BackendOptions, config: () => Promise<Config
 }
 
 /**
+ * Set on a server running one command for a remote caller (`remote_runner.ts`): every
+ * command then goes to this API (already bound to the caller), never to local files.
+ */
+let remoteApi: BoundApi | undefined;
+
+/** Run every command of this isolate against `api` (see `remoteApi`). */
+export function useApiForEveryCommand(api: BoundApi): void {
+  remoteApi = api;
+}
+
+/**
  * Open the backend of a command. `mode` "write" creates the configuration when missing;
  * "read" requires it, and reads a store another process holds through a read-only view.
  *
@@ -102,6 +113,9 @@ export async function openBackend(
   options: BackendOptions,
   mode: "read" | "write",
 ): Promise<Backend> {
+  if (remoteApi) {
+    return { ...remoteApi, remote: true, dataDir: "(remote)", close: () => Promise.resolve() };
+  }
   const { dataDir } = resolveLocation({ configPath: options.config, dataDir: options.dataDir });
   const url = await runningServerUrl(dataDir);
   if (url) {

@@ -51,6 +51,8 @@ const AGGREGATE: Route["path"] = [
 ];
 const SCHEMA: Route["path"] = ["v1", "schemas", ["aggregate", "aggregate type"]];
 const EVENT_NAME: [string, string] = ["event", "event type"];
+const REMOTE: Route["path"] = ["v1", "remotes", ["name", "remote name"]];
+const PLUGIN: Route["path"] = ["v1", "plugins", ["name", "plugin name"]];
 
 /** A body of one field of the input. */
 const only = (field: string, build = (i: Input) => i[field]) => ({ fields: [field], build });
@@ -71,6 +73,15 @@ const ROUTES: Record<OperationName, Route> = {
   listAggregates: { method: "GET", path: ["v1", "aggregates"], result: page },
   getAggregate: { method: "GET", path: AGGREGATE },
   listEvents: { method: "GET", path: [...AGGREGATE, "events"], result: page },
+  queryAggregates: { method: "GET", path: ["v1", "query", "aggregates"] },
+  queryEvents: { method: "GET", path: ["v1", "query", ...AGGREGATE.slice(1), "events"] },
+  selectAggregate: { method: "GET", path: ["v1", "query", ...AGGREGATE.slice(1), "select"] },
+  createAggregate: {
+    method: "POST",
+    path: [...AGGREGATE, "create"],
+    result: (json, response) => ({ ...(json as object), created: response.status === 201 }),
+  },
+  appendExisting: { method: "POST", path: [...AGGREGATE, "apply"], result: created("event") },
   recentEvents: { method: "GET", path: [...AGGREGATE, "events", "recent"] },
   verifyAggregate: { method: "GET", path: [...AGGREGATE, "verify"] },
   verifyPositions: { method: "GET", path: ["v1", "verify", "positions"] },
@@ -101,6 +112,16 @@ const ROUTES: Record<OperationName, Route> = {
   generateToken: { method: "POST", path: ["v1", "tokens"] },
   revokeToken: { method: "POST", path: ["v1", "tokens", "revoke"] },
   refreshToken: { method: "POST", path: ["v1", "tokens", "refresh"] },
+  listRemotes: { method: "GET", path: ["v1", "remotes"] },
+  getRemote: { method: "GET", path: REMOTE },
+  upsertRemote: { method: "PUT", path: REMOTE },
+  removeRemote: { method: "DELETE", path: REMOTE },
+  listPlugins: { method: "GET", path: ["v1", "plugins"] },
+  getPlugin: { method: "GET", path: PLUGIN },
+  upsertPlugin: { method: "PUT", path: PLUGIN },
+  removePlugin: { method: "DELETE", path: PLUGIN },
+  enablePlugin: { method: "POST", path: [...PLUGIN, "enable"] },
+  disablePlugin: { method: "POST", path: [...PLUGIN, "disable"] },
 };
 
 /** The request an operation's input becomes: path, query string and body. */

@@ -41,7 +41,8 @@ export function defaultConfig(dataDir: string): Config {
     max_json_depth: DEFAULT_MAX_JSON_DEPTH,
     api: { rest: true, graphql: true, grpc: true },
     grpc: { bind_addr: `0.0.0.0:${DEFAULT_PORT}` },
-    socket: { bind_addr: `0.0.0.0:${DEFAULT_SOCKET_PORT}` },
+    // Loopback by default, like the HTTP listener (the seed's default is 0.0.0.0).
+    socket: { bind_addr: `127.0.0.1:${DEFAULT_SOCKET_PORT}` },
     admin: { enabled: false, bind: "127.0.0.1", port: DEFAULT_ADMIN_PORT },
     server: {
       http_workers: "auto",

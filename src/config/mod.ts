@@ -39,4 +39,18 @@ export {
 export { writeFileAtomic } from "../util/atomic_file.ts";
 export { MASK, maskConfig } from "./mask.ts";
 export { dekBytes } from "./dek.ts";
-export { hashMasterKey, MASTER_KEY_HASH_PREFIX, verifyMasterKey } from "./master_key.ts";
+export {
+  checkMasterKeyText,
+  hashMasterKey,
+  isLegacyMasterKeyHash,
+  isMasterKeyHash,
+  LEGACY_MASTER_KEY_HASH_PREFIX,
+  MASTER_KEY_HASH_PREFIX,
+  verifyMasterKey,
+} from "./master_key.ts";
+export {
+  type AdminSettings,
+  AdminSettingsFile,
+  type ConfigFileRef,
+  upgradeMasterKeyHash,
+} from "./admin_settings.ts";

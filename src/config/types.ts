@@ -20,8 +20,17 @@ export interface Config {
   /** Deepest nesting any JSON input may have (payloads, patches, schemas, request bodies). */
   max_json_depth: number;
   api: { rest: boolean; graphql: boolean; grpc: boolean };
-  grpc: { bind_addr: string };
-  socket: { bind_addr: string };
+  /**
+   * `bind_addr` at its default (or on the HTTP port) shares the HTTP listener; the largest
+   * request message is `max_message_bytes` (default 8 MiB, like REST's largest body).
+   */
+  grpc: { bind_addr: string; max_message_bytes?: number };
+  /**
+   * The control socket (the client SDKs' protocol, `dbx --remote`). `allow_plaintext`
+   * (default false) lets a client that asks skip Noise; `max_frame_bytes` (default 65535)
+   * is the largest frame either way (Noise frames never exceed 65535).
+   */
+  socket: { bind_addr: string; allow_plaintext?: boolean; max_frame_bytes?: number };
   admin: { enabled: boolean; bind: string; port: number; master_key_hash?: string };
   server: ServerSettings;
 }

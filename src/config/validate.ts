@@ -7,7 +7,7 @@ import { parse, TomlError } from "smol-toml";
 import { parseDek } from "../crypto/aead.ts";
 import { DbxError, isDbxError } from "../errors.ts";
 import { defaultConfig, MAX_HTTP_WORKERS } from "./defaults.ts";
-import { parseMasterKeyHash } from "./master_key.ts";
+import { isMasterKeyHash } from "./master_key.ts";
 import type { Config, RestrictMode } from "./types.ts";
 
 type Table = Record<string, unknown>;
@@ -127,12 +127,15 @@ class Checker {
     return host;
   }
 
-  bindAddr(value: unknown, key: string): string {
+  bindAddr(value: unknown, key: string, minPort = 1): string {
     const addr = this.text(value, key);
     const match = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(addr);
-    const port = match ? Number(match[2]) : 0;
-    if (!match || port < 1 || port > MAX_PORT) {
-      this.fail(key, `must be HOST:PORT with a port from 1 to ${MAX_PORT} (got ${show(addr)})`);
+    const port = match ? Number(match[2]) : -1;
+    if (!match || port < minPort || port > MAX_PORT) {
+      this.fail(
+        key,
+        `must be HOST:PORT with a port from ${minPort} to ${MAX_PORT} (got ${show(addr)})`,
+      );
     }
     return addr;
   }
@@ -231,15 +234,42 @@ export function validateConfig(raw: Table, path: string, dataDir: string): Confi
     }
   }
   if (top.grpc !== undefined) {
-    const grpc = check.table(top.grpc, "grpc", ["bind_addr"]);
+    const grpc = check.table(top.grpc, "grpc", ["bind_addr", "max_message_bytes"]);
     if (grpc.bind_addr !== undefined) {
       config.grpc.bind_addr = check.bindAddr(grpc.bind_addr, "grpc.bind_addr");
     }
+    if (grpc.max_message_bytes !== undefined) {
+      config.grpc.max_message_bytes = check.integer(
+        grpc.max_message_bytes,
+        "grpc.max_message_bytes",
+        1024,
+        1 << 30,
+      );
+    }
   }
   if (top.socket !== undefined) {
-    const socket = check.table(top.socket, "socket", ["bind_addr"]);
+    const socket = check.table(top.socket, "socket", [
+      "bind_addr",
+      "allow_plaintext",
+      "max_frame_bytes",
+    ]);
     if (socket.bind_addr !== undefined) {
-      config.socket.bind_addr = check.bindAddr(socket.bind_addr, "socket.bind_addr");
+      // Port 0: any free port (`dbx status` and the PID file say which).
+      config.socket.bind_addr = check.bindAddr(socket.bind_addr, "socket.bind_addr", 0);
+    }
+    if (socket.allow_plaintext !== undefined) {
+      config.socket.allow_plaintext = check.boolean(
+        socket.allow_plaintext,
+        "socket.allow_plaintext",
+      );
+    }
+    if (socket.max_frame_bytes !== undefined) {
+      config.socket.max_frame_bytes = check.integer(
+        socket.max_frame_bytes,
+        "socket.max_frame_bytes",
+        4096,
+        16 << 20,
+      );
     }
   }
   if (top.admin !== undefined) {
@@ -253,9 +283,13 @@ export function validateConfig(raw: Table, path: string, dataDir: string): Confi
     }
     if (admin.master_key_hash !== undefined) {
       const stored = admin.master_key_hash;
-      if (typeof stored !== "string" || !parseMasterKeyHash(stored)) {
+      if (!isMasterKeyHash(stored)) {
         // Not echoed: even a hash of the master key is not for logs.
-        check.fail("admin.master_key_hash", "is not a valid scrypt$ hash");
+        check.fail(
+          "admin.master_key_hash",
+          "is not a valid $argon2id$ (or older scrypt$) hash; set the key with " +
+            "`dbx config --admin-master-key <secret>`",
+        );
       }
       config.admin.master_key_hash = stored;
     }

@@ -21,6 +21,9 @@ import { registerEventRoutes } from "./routes/events.ts";
 import { registerSchemaRoutes } from "./routes/schemas.ts";
 import { registerStagingRoutes } from "./routes/staging.ts";
 import { registerStreamRoutes } from "./routes/stream.ts";
+import { registerPluginRoutes } from "./routes/plugins.ts";
+import { registerQueryRoutes } from "./routes/queries.ts";
+import { registerRemoteRoutes } from "./routes/remotes.ts";
 import { registerTokenRoutes } from "./routes/tokens.ts";
 import { registerVerifyRoutes } from "./routes/verify.ts";
 
@@ -87,12 +90,15 @@ export function createRestApp(options: RestOptions): Hono<AppEnv> {
     }),
   );
   registerAggregateRoutes(app, deps);
+  registerQueryRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerStreamRoutes(app, deps);
   registerStagingRoutes(app, deps);
   registerSchemaRoutes(app, deps);
   registerTokenRoutes(app, deps);
   registerVerifyRoutes(app, deps);
+  registerRemoteRoutes(app, deps);
+  registerPluginRoutes(app, deps);
 
   app.onError(async (err, c) => {
     // A bad token is the answer even when the input is bad too (a small body is parsed

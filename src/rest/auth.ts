@@ -8,42 +8,14 @@
  */
 import type { Context } from "hono";
 import type { Api } from "../api/api.ts";
-import { type Caller, tokenCaller } from "../api/caller.ts";
-import { DbxError } from "../errors.ts";
-import { readBodyText } from "./body.ts";
+import type { Caller } from "../api/caller.ts";
+import { readAdmittedBody, requestCaller } from "../http/admit.ts";
 
 /** Hono environment of the app: the caller (once `requireCaller` passed) and the body text. */
 export type AppEnv = { Variables: { caller: Caller; body?: string } };
 
-/** Bodies up to this size are read before the token is checked (by the operation itself). */
-export const EARLY_AUTH_BYTES = 64 << 10;
-
-/**
- * The token of an `Authorization: Bearer <token>` header.
- *
- * @example
- * ```ts
- * import { DbxError } from "../errors.ts";
- * bearerToken("Bearer eyJhbGciOi..."); // "eyJhbGciOi..."
- * bearerToken(undefined); // throws DbxError("unauthorized")
- * ```
- */
-export function bearerToken(header: string | undefined | null): string {
-  if (header === undefined || header === null || header.trim() === "") {
-    throw new DbxError(
-      "unauthorized",
-      "a token is required: send the header Authorization: Bearer <token>",
-    );
-  }
-  const match = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match) {
-    throw new DbxError(
-      "unauthorized",
-      "the Authorization header must be Bearer <token> (one token, no other scheme)",
-    );
-  }
-  return match[1];
-}
+// The bearer-token rules are shared by every HTTP surface.
+export { bearerToken, EARLY_AUTH_BYTES } from "../http/admit.ts";
 
 /**
  * Admit a request: refuse it without a bearer token (401), name the caller for the handler,
@@ -60,13 +32,9 @@ export function bearerToken(header: string | undefined | null): string {
  * ```
  */
 export async function admit(c: Context<AppEnv>, api: Api, maxBodyBytes: number): Promise<void> {
-  const caller = tokenCaller(bearerToken(c.req.header("Authorization")));
-  c.set("caller", caller);
   const raw = c.req.raw;
+  const caller = requestCaller(raw);
+  c.set("caller", caller);
   if (!raw.body) return;
-  const declared = raw.headers.get("content-length");
-  if (declared === null || Number(declared) > EARLY_AUTH_BYTES) {
-    await api.call(caller, "describeCaller", {});
-  }
-  c.set("body", await readBodyText(raw, maxBodyBytes));
+  c.set("body", await readAdmittedBody(raw, api, caller, maxBodyBytes));
 }

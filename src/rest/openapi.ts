@@ -162,6 +162,16 @@ const SCHEMAS: Json = {
       properties: { state: { type: "object" } },
     }],
   },
+  AggregatePage: {
+    type: "object",
+    properties: { items: arrayOf(ref("AggregateRecord")), next_cursor: str() },
+    required: ["items"],
+  },
+  EventPage: {
+    type: "object",
+    properties: { items: arrayOf(ref("EventRecord")), next_cursor: str() },
+    required: ["items"],
+  },
   AppendEvent: {
     type: "object",
     properties: { ...EVENT_FIELDS },
@@ -299,6 +309,56 @@ const SCHEMAS: Json = {
     type: "object",
     properties: { token: str("the token; shown only here"), info: ref("TokenInfo") },
   },
+  Remote: {
+    type: "object",
+    properties: {
+      name: str(),
+      endpoint: str("tcp://HOST:PORT of the remote's control socket"),
+      public_key: str("the pinned Ed25519 public key, base64"),
+      created_at: { type: "string", format: "date-time" },
+      updated_at: { type: "string", format: "date-time" },
+    },
+  },
+  RemoteInput: {
+    type: "object",
+    description: "endpoint, or host with an optional port (default 6363)",
+    properties: {
+      endpoint: str("tcp://HOST:PORT"),
+      host: str("IP address or host name"),
+      port: { type: "integer", minimum: 1, maximum: 65535 },
+      public_key: str("Ed25519 public key, 32 bytes as base64"),
+    },
+    required: ["public_key"],
+    additionalProperties: false,
+  },
+  Plugin: {
+    type: "object",
+    description: "name, kind, enabled and the kind's settings",
+    properties: {
+      name: str(),
+      kind: {
+        enum: ["tcp", "http", "grpc", "log", "process", "postgres", "sqlite", "csv", "json"],
+      },
+      enabled: { type: "boolean" },
+      created_at: { type: "string", format: "date-time" },
+      updated_at: { type: "string", format: "date-time" },
+    },
+    additionalProperties: true,
+  },
+  PluginInput: {
+    type: "object",
+    description: "tcp: host, port; http: endpoint, https, headers; grpc: endpoint; log: " +
+      "level, template; process: plugin, version, args, env, working_dir; postgres: " +
+      "connection; sqlite: path; csv: output_dir; json: path, pretty",
+    properties: {
+      kind: {
+        enum: ["tcp", "http", "grpc", "log", "process", "postgres", "sqlite", "csv", "json"],
+      },
+      enabled: { type: "boolean", description: "default true" },
+    },
+    required: ["kind"],
+    additionalProperties: true,
+  },
 };
 
 const ERROR_RESPONSES: Record<number, string> = {
@@ -317,6 +377,14 @@ const APPEND = "aggregate.append on aggregate:TYPE:ID";
 const SCHEMA_READ = "schema.read on schema:TYPE";
 const SCHEMA_WRITE = "schema.write on schema:TYPE";
 const TOKENS = "token.manage on token:*";
+const REMOTES = "remote.manage on remote:NAME";
+const PLUGINS = "plugin.manage on plugin:NAME";
+const REMOTE_NAME = pathParam("name", "remote name");
+const PLUGIN_NAME = pathParam("name", "plugin name");
+const REMOVED = {
+  type: "object",
+  properties: { name: str(), removed: { const: true } },
+};
 
 const PATHS: Record<string, Record<string, Json>> = {
   "/health": {
@@ -411,6 +479,110 @@ const PATHS: Record<string, Record<string, Json>> = {
       params: [...AGGREGATE, queryInt("take", "how many (default 10, capped at page_limit)")],
       ok: arrayOf(ref("EventRecord")),
       errors: [400, 404],
+    }),
+  },
+  "/v1/query/aggregates": {
+    get: operation({
+      summary: "Aggregates with their state, by cursor, filter and sort order",
+      tag: "aggregates",
+      scope: "aggregate.read (the list holds only permitted aggregates)",
+      description: "Archived aggregates are left out unless include_archived (or " +
+        "archived_only). The answer's next_cursor, when present, starts the next page.",
+      params: [
+        { name: "cursor", in: "query", schema: { type: "string" } },
+        queryInt("take", "at most this many (default list_page_size, capped at page_limit)"),
+        {
+          name: "filter",
+          in: "query",
+          description: 'e.g. status = "active" AND score > 40',
+          schema: { type: "string" },
+        },
+        {
+          name: "sort",
+          in: "query",
+          description: "field[:asc|desc][, field…] over aggregate_type, aggregate_id, version, " +
+            "merkle_root, archived, created_at, updated_at",
+          schema: { type: "string" },
+        },
+        { name: "include_archived", in: "query", schema: { type: "boolean" } },
+        { name: "archived_only", in: "query", schema: { type: "boolean" } },
+      ],
+      ok: ref("AggregatePage"),
+      errors: [400],
+    }),
+  },
+  "/v1/query/aggregates/{aggregate_type}/{aggregate_id}/events": {
+    get: operation({
+      summary: "An aggregate's events by cursor and filter",
+      tag: "events",
+      scope: READ,
+      params: [
+        ...AGGREGATE,
+        { name: "cursor", in: "query", schema: { type: "string" } },
+        queryInt("take", "at most this many (default and cap: page_limit)"),
+        {
+          name: "filter",
+          in: "query",
+          description: 'e.g. payload.status = "open" AND metadata.note LIKE "retry%"',
+          schema: { type: "string" },
+        },
+      ],
+      ok: ref("EventPage"),
+      errors: [400, 404],
+    }),
+  },
+  "/v1/query/aggregates/{aggregate_type}/{aggregate_id}/select": {
+    get: operation({
+      summary: "Chosen fields of an aggregate's state",
+      tag: "aggregates",
+      scope: READ,
+      params: [
+        ...AGGREGATE,
+        {
+          name: "fields",
+          in: "query",
+          required: true,
+          description: 'state paths as a JSON list (["status","owner.group"]) or a,b',
+          schema: { type: "string" },
+        },
+      ],
+      ok: {
+        type: "object",
+        properties: { selection: { type: "object", description: "path: value (null if missing)" } },
+      },
+      errors: [400, 404],
+    }),
+  },
+  "/v1/aggregates/{aggregate_type}/{aggregate_id}/create": {
+    post: operation({
+      summary: "Create an aggregate with its first event",
+      tag: "events",
+      scope: APPEND,
+      description: "409 when the aggregate exists; an idempotent retry (same event_id) " +
+        "answers 200 with the original event.",
+      params: AGGREGATE,
+      body: ref("AppendEvent"),
+      ok: {
+        type: "object",
+        properties: { event: ref("EventRecord"), aggregate: ref("AggregateRecord") },
+      },
+      status: 201,
+      okDescription: "Created",
+      errors: [400, 409, 413],
+    }),
+  },
+  "/v1/aggregates/{aggregate_type}/{aggregate_id}/apply": {
+    post: operation({
+      summary: "Append an event to an aggregate that exists",
+      tag: "events",
+      scope: APPEND,
+      description: "404 when the aggregate does not exist (POST …/events would create it).",
+      params: AGGREGATE,
+      body: ref("AppendEvent"),
+      ok: ref("EventRecord"),
+      status: 201,
+      okDescription: "Created",
+      errors: [400, 404, 409, 413],
     }),
   },
   "/v1/aggregates/{aggregate_type}/{aggregate_id}/verify": {
@@ -819,6 +991,102 @@ const PATHS: Record<string, Record<string, Json>> = {
       errors: [400, 404, 409, 413],
     }),
   },
+  "/v1/remotes": {
+    get: operation({
+      summary: "List replication remotes",
+      tag: "remotes",
+      scope: "remote.manage (the list holds only permitted remotes)",
+      ok: arrayOf(ref("Remote")),
+    }),
+  },
+  "/v1/remotes/{name}": {
+    get: operation({
+      summary: "Show one remote",
+      tag: "remotes",
+      scope: REMOTES,
+      params: [REMOTE_NAME],
+      ok: ref("Remote"),
+      errors: [400, 404],
+    }),
+    put: operation({
+      summary: "Add a remote or replace its endpoint and pinned key",
+      tag: "remotes",
+      scope: REMOTES,
+      params: [REMOTE_NAME],
+      body: ref("RemoteInput"),
+      ok: { type: "object", properties: { remote: ref("Remote"), created: { type: "boolean" } } },
+      okDescription: "Replaced (201 when added)",
+      errors: [400, 413],
+    }),
+    delete: operation({
+      summary: "Remove a remote",
+      tag: "remotes",
+      scope: REMOTES,
+      params: [REMOTE_NAME],
+      ok: REMOVED,
+      errors: [400, 404],
+    }),
+  },
+  "/v1/plugins": {
+    get: operation({
+      summary: "List plugin instances",
+      tag: "plugins",
+      scope: "plugin.manage (the list holds only permitted plugins)",
+      ok: arrayOf(ref("Plugin")),
+    }),
+  },
+  "/v1/plugins/{name}": {
+    get: operation({
+      summary: "Show one plugin instance",
+      tag: "plugins",
+      scope: PLUGINS,
+      params: [PLUGIN_NAME],
+      ok: ref("Plugin"),
+      errors: [400, 404],
+    }),
+    put: operation({
+      summary: "Configure a plugin instance (add or replace)",
+      tag: "plugins",
+      scope: PLUGINS,
+      params: [PLUGIN_NAME],
+      body: ref("PluginInput"),
+      ok: { type: "object", properties: { plugin: ref("Plugin"), created: { type: "boolean" } } },
+      okDescription: "Replaced (201 when added)",
+      errors: [400, 413],
+    }),
+    delete: operation({
+      summary: "Remove a plugin instance (it must be disabled first)",
+      tag: "plugins",
+      scope: PLUGINS,
+      params: [PLUGIN_NAME],
+      ok: REMOVED,
+      errors: [400, 404, 409],
+    }),
+  },
+  "/v1/plugins/{name}/enable": {
+    post: operation({
+      summary: "Enable a plugin instance",
+      tag: "plugins",
+      scope: PLUGINS,
+      params: [PLUGIN_NAME],
+      body: { type: "object", additionalProperties: false },
+      bodyOptional: true,
+      ok: ref("Plugin"),
+      errors: [400, 404, 413],
+    }),
+  },
+  "/v1/plugins/{name}/disable": {
+    post: operation({
+      summary: "Disable a plugin instance",
+      tag: "plugins",
+      scope: PLUGINS,
+      params: [PLUGIN_NAME],
+      body: { type: "object", additionalProperties: false },
+      bodyOptional: true,
+      ok: ref("Plugin"),
+      errors: [400, 404, 413],
+    }),
+  },
 };
 
 /**
@@ -841,7 +1109,17 @@ export function openApiDocument(): Json {
     },
     servers: [{ url: "http://localhost:7070" }],
     security: [{ bearer: [] }],
-    tags: ["server", "aggregates", "events", "integrity", "staging", "schemas", "tokens"].map((
+    tags: [
+      "server",
+      "aggregates",
+      "events",
+      "integrity",
+      "staging",
+      "schemas",
+      "tokens",
+      "remotes",
+      "plugins",
+    ].map((
       name,
     ) => ({
       name,

@@ -18,7 +18,12 @@
  *   leaves HTTP/1.x (HTTP/2, a switched protocol) keeps only the first-head rule. Timeouts are
  *   checked by one sweep for all connections, not a timer per read.
  *
- * Every listener uses it: HTTP now, the later surfaces as they arrive.
+ * A gate may also tell protocols apart by a connection's first bytes: one that opens with the
+ * HTTP/2 prior-knowledge preface (what gRPC clients send first) goes to `http2Upstreams` (the
+ * gRPC server) when any are set, every other one to `upstreams`. Only then does the gate read
+ * before it connects upstream, and only until the first bytes decide (one read for HTTP/1.x).
+ *
+ * Every listener uses it: HTTP (with gRPC sharing its port), a gRPC port of its own.
  */
 import { ConnectionFraming } from "./http_framing.ts";
 
@@ -35,14 +40,36 @@ export interface GateOptions {
   port: number;
   limits: GateLimits;
   /** Private addresses of the servers behind the gate; connections are spread over them. */
-  upstreams: (Deno.ConnectOptions | Deno.UnixConnectOptions)[];
+  upstreams: Upstream[];
+  /**
+   * Where connections that open with the HTTP/2 prior-knowledge preface go (gRPC sharing the
+   * port); none or empty: with every other connection to `upstreams`.
+   */
+  http2Upstreams?: Upstream[];
   /** Follow HTTP/1.x request heads (for the header timeout) and answer refusals in HTTP. */
   http?: boolean;
   /** Where warnings go (default stderr). */
   log?: (line: string) => void;
   /** Shortest time between two log lines of the same kind (default 10 s). */
   logIntervalMs?: number;
+  /**
+   * Told of every spliced connection (before any of its bytes go upstream) and of its end:
+   * the client's address and the local port of the upstream connection, which is how a
+   * server behind the gate on a loopback TCP address learns who its client is. Set only
+   * in the worker (functions do not cross to it); `reportPeers` asks for it.
+   */
+  onPeer?: (peer: PeerEvent) => void;
+  /** Report peers (see `onPeer`) from the gate's worker. */
+  reportPeers?: boolean;
 }
+
+/** A spliced connection opened (with its client's address) or ended. */
+export type PeerEvent =
+  | { type: "open"; client: string; upstreamPort: number }
+  | { type: "close"; upstreamPort: number };
+
+/** The private address of a server behind a gate. */
+export type Upstream = Deno.ConnectOptions | Deno.UnixConnectOptions;
 
 /** A gate that is accepting. */
 export interface Gate {
@@ -53,6 +80,11 @@ export interface Gate {
   readonly open: number;
   /** Stop accepting; open connections go on. */
   stopAccepting(): void;
+  /**
+   * Send the connections accepted from now on that open with the HTTP/2 preface to these
+   * servers (empty: with all the others), as `http2Upstreams` does from the start.
+   */
+  routeHttp2(upstreams: Upstream[]): void;
   /**
    * Stop accepting, let the connections still open finish what is in flight (the servers
    * behind close them once they are done) for up to `graceMs`, then close the rest.
@@ -70,6 +102,24 @@ const HEAD_TIMEOUT_HTTP = new TextEncoder().encode(
 const HEAD_TOO_LARGE_HTTP = new TextEncoder().encode(
   "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
 );
+/** The HTTP/2 connection preface a client sends first with prior knowledge (RFC 9113 §3.4). */
+const HTTP2_PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * Whether `bytes` (a connection's first bytes) open with the HTTP/2 preface: true, false, or
+ * undefined while they are a part of it too short to tell.
+ *
+ * @example
+ * ```ts
+ * opensHttp2(new TextEncoder().encode("GET / HTTP/1.1\r\n")); // false
+ * opensHttp2(new TextEncoder().encode("PRI * HT")); // undefined
+ * ```
+ */
+export function opensHttp2(bytes: Uint8Array): boolean | undefined {
+  const n = Math.min(bytes.length, HTTP2_PREFACE.length);
+  for (let i = 0; i < n; i++) if (bytes[i] !== HTTP2_PREFACE[i]) return false;
+  return n === HTTP2_PREFACE.length ? true : undefined;
+}
 
 /** One spliced connection and what the sweep needs to know about it. */
 interface Open {
@@ -84,6 +134,8 @@ interface Open {
   /** When the request head being read started (-1: none is being read). */
   headStarted: number;
   closed: boolean;
+  /** The upstream connection's local port, once reported to `onPeer`. */
+  peerPort?: number;
 }
 
 /** Logs a kind of line at most once per interval, counting what it held back. */
@@ -131,6 +183,8 @@ export function openGate(options: GateOptions): Gate {
   const open = new Set<Open>();
   let accepting = true;
   let next = 0;
+  let nextHttp2 = 0;
+  let http2Upstreams = options.http2Upstreams ?? [];
   // A coarse clock, moved by the sweep: reads and writes only store it.
   let now = performance.now();
   const sweepEvery = Math.max(50, Math.min(1000, limits.headerTimeoutMs / 4));
@@ -153,6 +207,7 @@ export function openGate(options: GateOptions): Gate {
     if (c.closed) return;
     c.closed = true;
     open.delete(c);
+    if (c.peerPort !== undefined) options.onPeer?.({ type: "close", upstreamPort: c.peerPort });
     const end = () => {
       try {
         c.client.close();
@@ -182,14 +237,43 @@ export function openGate(options: GateOptions): Gate {
     else close();
   };
 
+  /**
+   * A connection's first bytes, read until they tell whether it opens with the HTTP/2
+   * preface (one read but for a client that sends the preface in pieces); null when the
+   * client left first.
+   */
+  const sniff = async (c: Open): Promise<{ bytes: Uint8Array; http2: boolean } | null> => {
+    const buffer = new Uint8Array(64 << 10);
+    let length = 0;
+    for (;;) {
+      const n = await c.client.read(buffer.subarray(length)).catch(() => null);
+      if (n === null) return null;
+      c.lastActivity = now;
+      length += n;
+      const bytes = buffer.subarray(0, length);
+      const http2 = opensHttp2(bytes);
+      if (http2 !== undefined) return { bytes, http2 };
+    }
+  };
+
   const splice = async (c: Open) => {
-    const targets = options.upstreams;
-    const target = targets[next++ % targets.length];
+    // Only a gate that routes HTTP/2 elsewhere waits for the first bytes before connecting.
+    let first: Uint8Array | undefined;
+    let http2 = false;
+    if (http2Upstreams.length > 0) {
+      const sniffed = await sniff(c);
+      if (sniffed === null) return drop(c);
+      ({ bytes: first, http2 } = sniffed);
+      // The preface was the first head: from here on the HTTP/2 server owns the connection.
+      if (http2) unfollow(c);
+    }
+    const targets = http2 ? http2Upstreams : options.upstreams;
+    const target = http2 ? targets[nextHttp2++ % targets.length] : targets[next++ % targets.length];
     try {
       c.upstream = await Deno.connect(target as Deno.ConnectOptions);
     } catch (err) {
       log("upstream", `warning: ${where}: cannot reach the server behind the gate: ${err}`);
-      drop(c, options.http ? REFUSED_HTTP : undefined);
+      drop(c, options.http && !http2 ? REFUSED_HTTP : undefined);
       return;
     }
     if (c.closed) {
@@ -197,26 +281,36 @@ export function openGate(options: GateOptions): Gate {
       return;
     }
     const upstream = c.upstream;
+    if (options.onPeer && upstream.localAddr.transport === "tcp") {
+      c.peerPort = upstream.localAddr.port;
+      const client = c.client.remoteAddr as Deno.NetAddr;
+      options.onPeer({ type: "open", client: client.hostname, upstreamPort: c.peerPort });
+    }
+    /** Pass one chunk from the client on; false when the connection was dropped for it. */
+    const forward = async (chunk: Uint8Array): Promise<boolean> => {
+      const framing = c.framing;
+      if (framing) {
+        framing.fromClient(chunk);
+        if (framing.requests.tooLarge) {
+          drop(c, framing.inFlight === 0 ? HEAD_TOO_LARGE_HTTP : undefined);
+          return false;
+        }
+        if (!framing.followed) unfollow(c);
+        else if (framing.inRequestHead) {
+          if (c.headStarted < 0) c.headStarted = now;
+        } else c.headStarted = -1;
+      } else c.headStarted = -1;
+      await writeAll(upstream, chunk);
+      return true;
+    };
     const toServer = async () => {
+      if (first && !(await forward(first))) return;
       const buffer = new Uint8Array(64 << 10);
       for (;;) {
         const n = await c.client.read(buffer);
         if (n === null) break;
         c.lastActivity = now;
-        const chunk = buffer.subarray(0, n);
-        const framing = c.framing;
-        if (framing) {
-          framing.fromClient(chunk);
-          if (framing.requests.tooLarge) {
-            drop(c, framing.inFlight === 0 ? HEAD_TOO_LARGE_HTTP : undefined);
-            return;
-          }
-          if (!framing.followed) unfollow(c);
-          else if (framing.inRequestHead) {
-            if (c.headStarted < 0) c.headStarted = now;
-          } else c.headStarted = -1;
-        } else c.headStarted = -1;
-        await writeAll(upstream, chunk);
+        if (!(await forward(buffer.subarray(0, n)))) return;
       }
       try {
         await upstream.closeWrite();
@@ -309,6 +403,9 @@ export function openGate(options: GateOptions): Gate {
       return open.size;
     },
     stopAccepting,
+    routeHttp2(upstreams) {
+      http2Upstreams = [...upstreams];
+    },
     async close(graceMs = 2_000) {
       stopAccepting();
       await accepted;

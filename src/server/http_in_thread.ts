@@ -1,13 +1,14 @@
 /**
- * HTTP on the engine's thread: the REST app over the in-process API, served by `Deno.serve`
- * on a private address, with the public port's gate (in its worker) in front. No message
+ * HTTP on the engine's thread: the HTTP surfaces (REST, GraphQL) over the in-process API,
+ * served by `Deno.serve` on a private address, with the public port's gate (in its worker) in
+ * front. No message
  * port and no copy of the API's data: the default on small machines, where a second JS thread
  * for HTTP costs more than it brings.
  */
 import type { Api } from "../api/api.ts";
-import { createRestApp } from "../rest/app.ts";
 import type { StreamSettings } from "../rest/deps.ts";
 import type { GateLimits } from "./gate.ts";
+import { createHttpHandler } from "./http_handler.ts";
 import type { HttpService } from "./http_service.ts";
 import { connectOptions, listen, privateAddress } from "./listener.ts";
 import { openPublicPort } from "./public_port.ts";
@@ -21,10 +22,12 @@ export interface InThreadOptions {
   limits: GateLimits;
   maxBodyBytes?: number;
   stream?: Partial<StreamSettings>;
+  /** HTTP surfaces to serve (default REST only). */
+  surfaces?: readonly string[];
 }
 
 /**
- * Serve REST on this thread.
+ * Serve the HTTP surfaces on this thread.
  *
  * @example
  * ```ts
@@ -43,16 +46,14 @@ export interface InThreadOptions {
 export async function serveHttpInThread(options: InThreadOptions): Promise<HttpService> {
   // Event streams never end on their own: aborting this ends them so shutdown can finish.
   const streams = new AbortController();
-  const app = createRestApp({
+  const handler = createHttpHandler({
     api: options.api,
+    surfaces: options.surfaces ?? ["rest"],
     maxBodyBytes: options.maxBodyBytes,
     signal: streams.signal,
     stream: options.stream,
   });
-  const listener = listen({
-    address: await privateAddress(options.dataDir, "http"),
-    handler: (request, info) => app.fetch(request, info),
-  });
+  const listener = listen({ address: await privateAddress(options.dataDir, "http"), handler });
   let gate;
   try {
     gate = await openPublicPort({
@@ -79,6 +80,7 @@ export async function serveHttpInThread(options: InThreadOptions): Promise<HttpS
       ),
       publicPort.died,
     ]),
+    routeHttp2: (upstreams) => publicPort.routeHttp2(upstreams),
     async shutdown(gracePeriodMs) {
       stopping = true;
       await publicPort.stopAccepting();

@@ -1,14 +1,14 @@
 /**
- * One HTTP worker isolate: the REST app over the API reached across a message port, served
- * on its own private address; the public port's gate spreads connections over the workers.
- * The engine stays on the main thread; this isolate only parses, calls and formats. Started
- * and stopped by `http_workers.ts`.
+ * One HTTP worker isolate: the HTTP surfaces (REST, GraphQL) over the API reached across a
+ * message port, served on its own private address; the public port's gate spreads
+ * connections over the workers. The engine stays on the main thread; this isolate only
+ * parses, calls and formats. Started and stopped by `http_workers.ts`.
  */
 /// <reference lib="deno.worker" />
 import { connectApiOverPort } from "../api/port/connect.ts";
 import { DbxError, errorData } from "../errors.ts";
-import { createRestApp } from "../rest/app.ts";
 import type { StreamSettings } from "../rest/deps.ts";
+import { createHttpHandler } from "./http_handler.ts";
 import { listen, type Listener, type PrivateAddress } from "./listener.ts";
 
 /** The first message a worker gets. */
@@ -18,6 +18,8 @@ export interface WorkerStart {
   address: PrivateAddress;
   maxBodyBytes?: number;
   stream?: Partial<StreamSettings>;
+  /** HTTP surfaces to serve ("rest", "graphql"). */
+  surfaces: readonly string[];
   /** The port the API is served on (transferred). */
   api: MessagePort;
 }
@@ -37,16 +39,14 @@ self.onmessage = async (event: MessageEvent) => {
   if (message.type === "start") {
     try {
       const api = connectApiOverPort(message.api);
-      const app = createRestApp({
+      const handler = createHttpHandler({
         api,
+        surfaces: message.surfaces,
         maxBodyBytes: message.maxBodyBytes,
         signal: streams.signal,
         stream: message.stream,
       });
-      listener = listen({
-        address: message.address,
-        handler: (request, info) => app.fetch(request, info),
-      });
+      listener = listen({ address: message.address, handler });
       report({ type: "listening", address: listener.address });
     } catch (err) {
       // The report carries only what is safe to show; the log gets what went wrong.

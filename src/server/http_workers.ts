@@ -1,5 +1,5 @@
 /**
- * HTTP in worker isolates: N workers each serve the REST app on a private address and reach
+ * HTTP in worker isolates: N workers each serve the HTTP surfaces on a private address and reach
  * the API on the engine's thread across a message port; the public port's gate spreads
  * connections over them. HTTP parsing, JSON and formatting then run beside the single writer
  * instead of on its thread; what is left on the engine's thread per request is the API call.
@@ -52,6 +52,8 @@ export interface WorkersOptions {
   limits: GateLimits;
   maxBodyBytes?: number;
   stream?: Partial<StreamSettings>;
+  /** HTTP surfaces to serve (default REST only). */
+  surfaces?: readonly string[];
 }
 
 interface Running {
@@ -132,6 +134,7 @@ export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpS
         address: await privateAddress(options.dataDir, `http-${i + 1}`),
         maxBodyBytes: options.maxBodyBytes,
         stream: options.stream,
+        surfaces: options.surfaces ?? ["rest"],
         api: channel.port2,
       };
       worker.postMessage(start, [channel.port2]);
@@ -165,6 +168,7 @@ export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpS
     port: gate.port,
     workers: running.length,
     finished: finished.promise,
+    routeHttp2: (upstreams) => gate.routeHttp2(upstreams),
     shutdown(gracePeriodMs) {
       stopping ??= (async () => {
         await gate.stopAccepting();

@@ -3,7 +3,7 @@
  * servers that answer its connections.
  */
 import { DbxError } from "../errors.ts";
-import type { GateOptions } from "./gate.ts";
+import type { GateOptions, Upstream } from "./gate.ts";
 import type { GateCommand, GateReport } from "./gate_worker.ts";
 
 /** How long the gate may take to bind its port. */
@@ -15,6 +15,11 @@ export interface PublicPort {
   readonly port: number;
   /** Stop accepting new connections (open ones go on). */
   stopAccepting(): Promise<void>;
+  /**
+   * From now on, send connections that open with the HTTP/2 preface (gRPC) to `upstreams`
+   * (empty: with all the others). Resolves once the gate applies it.
+   */
+  routeHttp2(upstreams: Upstream[]): Promise<void>;
   /** Close every connection and the worker. */
   close(): Promise<void>;
   /** Settles with the reason if the gate dies (it never ends on its own otherwise). */
@@ -37,7 +42,11 @@ export interface PublicPort {
  * await port.close();
  * ```
  */
-export async function openPublicPort(options: Omit<GateOptions, "log">): Promise<PublicPort> {
+export async function openPublicPort(
+  options: Omit<GateOptions, "log" | "reportPeers">,
+): Promise<PublicPort> {
+  // A function cannot cross to the worker: it is asked to report peers, answered here.
+  const { onPeer, ...gateOptions } = options;
   const worker = new Worker(new URL("./gate_worker.ts", import.meta.url).href, {
     type: "module",
     name: "dbx-gate",
@@ -47,6 +56,7 @@ export async function openPublicPort(options: Omit<GateOptions, "log">): Promise
   let dead: string | undefined;
   const died = Promise.withResolvers<string>();
   worker.onmessage = (event: MessageEvent<GateReport>) => {
+    if (event.data.type === "peer") return onPeer?.(event.data.peer);
     reports.push(event.data);
     wake?.();
   };
@@ -78,7 +88,7 @@ export async function openPublicPort(options: Omit<GateOptions, "log">): Promise
   };
   const send = (command: GateCommand) => worker.postMessage(command);
 
-  send({ type: "start", options });
+  send({ type: "start", options: { ...gateOptions, reportPeers: onPeer !== undefined } });
   let first: GateReport;
   try {
     first = await next(START_TIMEOUT_MS);
@@ -109,6 +119,16 @@ export async function openPublicPort(options: Omit<GateOptions, "log">): Promise
       if (closed || dead !== undefined) return;
       send({ type: "stop-accepting" });
       await next(5_000).catch(() => {});
+    },
+    async routeHttp2(upstreams) {
+      if (closed || dead !== undefined) {
+        throw new DbxError("unavailable", `the gate of ${where} is closed`);
+      }
+      send({ type: "route-http2", upstreams });
+      const answer = await next(5_000);
+      if (answer.type !== "routed") {
+        throw new DbxError("internal", "unexpected report from the gate");
+      }
     },
     close() {
       closed ??= (async () => {

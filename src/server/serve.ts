@@ -6,10 +6,14 @@
  */
 import { type Api, createApi } from "../api/api.ts";
 import { type Node, openNode } from "../api/node.ts";
-import type { Config } from "../config/mod.ts";
+import { type Config, CONFIG_FILE_NAME } from "../config/mod.ts";
+import { join } from "node:path";
+import { checkAdminSettings, masterKeyUpgrade, serveAdmin } from "./admin_listener.ts";
 import type { StreamSettings } from "../rest/deps.ts";
 import { connectionCap, type FdLimit, raiseFdLimit } from "./fd_limit.ts";
 import type { GateLimits } from "./gate.ts";
+import { serveGrpc } from "./grpc_listener.ts";
+import { socketSettings, startSocket } from "../socket/listener.ts";
 import { serveHttpInThread } from "./http_in_thread.ts";
 import type { HttpService } from "./http_service.ts";
 import { httpWorkerCount, serveHttpInWorkers } from "./http_workers.ts";
@@ -32,6 +36,16 @@ export interface ServerOptions {
   stream?: Partial<StreamSettings>;
   /** Surfaces to serve, as `--api` resolved them (default: REST only). */
   surfaces?: readonly string[];
+  /**
+   * The config file the settings came from (default `<dataDir>/config.toml`): the Admin API
+   * follows its `[admin]` table live.
+   */
+  configPath?: string;
+  /**
+   * The worker module that runs `dbx --remote` commands (the CLI's `remote_runner.ts`, which
+   * `dbx start` names); absent: the socket refuses remote commands.
+   */
+  remoteCommands?: string;
 }
 
 /** One surface being served, and where: what `dbx status` lists. */
@@ -118,9 +132,24 @@ export function listenerLimits(config: Config): GateLimits {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { dataDir } = options;
   // The server's own copy: the port is filled in once bound; the API reads it live.
-  const config: Config = { ...options.config, host: options.hostname };
+  const config: Config = {
+    ...options.config,
+    host: options.hostname,
+    admin: { ...options.config.admin },
+  };
   const startedAt = new Date();
-  const node = await openNode({ dataDir, config, mode: "write", openStore: true });
+  checkAdminSettings(config);
+  const configFile = {
+    configPath: options.configPath ?? join(dataDir, CONFIG_FILE_NAME),
+    dataDir,
+  };
+  const node = await openNode({
+    dataDir,
+    config,
+    mode: "write",
+    openStore: true,
+    upgradeMasterKey: masterKeyUpgrade(config, configFile),
+  });
   let http: HttpService;
   const api = createApi(node);
   try {
@@ -133,6 +162,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       limits: listenerLimits(config),
       maxBodyBytes: options.maxBodyBytes,
       stream: options.stream,
+      surfaces: options.surfaces ?? ["rest"],
     };
     http = workers === 0
       ? await serveHttpInThread(common)
@@ -146,10 +176,42 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const httpUrl = `http://${urlHost(http.hostname)}:${http.port}`;
   const served: ServedSurface[] = [];
   if (surfaces.has("rest")) served.push({ surface: "rest", url: `${httpUrl}/v1` });
+  if (surfaces.has("graphql")) served.push({ surface: "graphql", url: `${httpUrl}/graphql` });
   // Surfaces with listeners of their own start here, each from its module.
   const own: OwnListener[] = [];
   try {
-    // (none yet)
+    // The control socket ([socket]): the client SDKs' protocol and `dbx --remote`.
+    own.push(
+      await startSocket(
+        api,
+        socketSettings(config, listenerLimits(config), {
+          anyPort: options.port === 0,
+          commandWorkerUrl: options.remoteCommands,
+        }),
+      ),
+    );
+    if (surfaces.has("grpc")) {
+      own.push(
+        await serveGrpc({
+          api,
+          config,
+          dataDir,
+          http,
+          limits: listenerLimits(config),
+          recheckMs: options.stream?.recheckMs,
+        }),
+      );
+    }
+    if (config.admin.enabled) {
+      own.push(
+        await serveAdmin({
+          api,
+          config,
+          file: configFile,
+          limits: listenerLimits(config),
+        }),
+      );
+    }
   } catch (err) {
     await Promise.all(own.map((l) => l.shutdown(0).catch(() => {})));
     await http.shutdown(0).catch(() => {});

@@ -43,7 +43,8 @@ export async function openRocksStorage(
         cacheSize: options.cacheSize ?? 32 << 20,
         writeBufferSize: 16 << 20,
         maxFileSize: 32 << 20,
-        maxOpenFiles: 500,
+        // -1 (as the binding's uint32 reads it) opens every table file at open.
+        maxOpenFiles: options.pinFiles ? -1 : 500,
         infoLogLevel: "error",
       }, cb)
     );

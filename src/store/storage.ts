@@ -36,4 +36,9 @@ export interface StorageOpenOptions {
   /** Block cache size in bytes. */
   cacheSize?: number;
   createIfMissing?: boolean;
+  /**
+   * Open every table file when the store opens and keep it open: a long scan of a read-only
+   * view then never misses a file that the process owning the store compacts away.
+   */
+  pinFiles?: boolean;
 }

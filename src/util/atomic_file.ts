@@ -9,21 +9,34 @@ const IS_WINDOWS = Deno.build.os === "windows";
 /**
  * Write `data` to `path` atomically: temp file in the same directory, fsync, rename,
  * fsync of the directory. The file gets exactly `mode` (umask does not widen or narrow it).
+ * With `precondition`, it is asked right before the rename (after the slow fsync): false
+ * leaves the file as it is and returns false, so a read-modify-write can refuse to
+ * overwrite what another writer changed meanwhile.
  *
  * @example
  * ```ts
  * await writeFileAtomic("/tmp/db/config.toml", new TextEncoder().encode("port = 7070\n"), 0o600);
  * ```
  */
-export async function writeFileAtomic(path: string, data: Uint8Array, mode: number): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array,
+  mode: number,
+  options: { precondition?: () => Promise<boolean> } = {},
+): Promise<boolean> {
   const temp = await writeTempFile(path, data, mode);
   try {
+    if (options.precondition && !(await options.precondition())) {
+      await Deno.remove(temp).catch(() => {});
+      return false;
+    }
     await Deno.rename(temp, path);
   } catch (err) {
     await Deno.remove(temp).catch(() => {});
     throw err;
   }
   await syncDirectory(dirname(path));
+  return true;
 }
 
 /**

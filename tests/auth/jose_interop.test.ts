@@ -169,7 +169,10 @@ Deno.test("jose: the header decides before the signature: only Ed25519 algs and 
   await withAuthority(async (auth, { dir }) => {
     const { claims, seed, publicKey } = await setup(auth, dir);
     // Sign any header with the node's real key, so only the header can be why a token is refused.
-    const secret = await jose.importJWK(nodeJwk(publicKey, seed), "Ed25519") as CryptoKey;
+    const secret = await jose.importJWK(
+      nodeJwk(publicKey, seed),
+      "Ed25519",
+    ) as unknown as CryptoKey;
     const signed = async (header: unknown) => {
       const input = `${base64UrlEncode(enc.encode(JSON.stringify(header)))}.${
         base64UrlEncode(enc.encode(JSON.stringify(claims)))

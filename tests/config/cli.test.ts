@@ -127,7 +127,7 @@ Deno.test("config: every flag is validated, saved and reported with secrets mask
     const fileText = await Deno.readTextFile(join(dataDir, "config.toml"));
     assert.ok(!fileText.includes(masterKey));
     const file = parse(fileText) as { admin: { master_key_hash: string } };
-    assert.match(file.admin.master_key_hash, /^scrypt\$/);
+    assert.match(file.admin.master_key_hash, /^\$argon2id\$/);
     assert.equal(await verifyMasterKey(masterKey, file.admin.master_key_hash), true);
 
     // Clearing flags remove the settings; --admin-enabled false turns the API off.

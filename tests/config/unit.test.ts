@@ -52,7 +52,7 @@ Deno.test("defaultConfig has the documented defaults", () => {
     max_json_depth: 64,
     api: { rest: true, graphql: true, grpc: true },
     grpc: { bind_addr: "0.0.0.0:7070" },
-    socket: { bind_addr: "0.0.0.0:6363" },
+    socket: { bind_addr: "127.0.0.1:6363" },
     admin: { enabled: false, bind: "127.0.0.1", port: 7171 },
     server: {
       http_workers: "auto",
@@ -327,7 +327,9 @@ const INVALID_FILES: [string, string][] = [
   ["[api]\nsoap = true", "api.soap"],
   ["colour = true", "colour"],
   ['[grpc]\nbind_addr = "nohost"', "grpc.bind_addr"],
-  ['[socket]\nbind_addr = "0.0.0.0:0"', "socket.bind_addr"],
+  ['[socket]\nbind_addr = "0.0.0.0"', "socket.bind_addr"],
+  ["[socket]\nallow_plaintext = 1", "socket.allow_plaintext"],
+  ["[socket]\nmax_frame_bytes = 10", "socket.max_frame_bytes"],
   ['[socket]\nbind_addr = "0.0.0.0:99999"', "socket.bind_addr"],
   ["[server]\nhttp_workers = -1", "server.http_workers"],
   ['[server]\nhttp_workers = "many"', "server.http_workers"],
@@ -464,10 +466,10 @@ Deno.test("dekBytes returns the 32 key bytes or says how to configure one", () =
   });
 });
 
-Deno.test("master key hashes are salted scrypt and verify only the right secret", async () => {
+Deno.test("master key hashes are salted Argon2id and verify only the right secret", async () => {
   const first = await hashMasterKey("open sesame");
   const second = await hashMasterKey("open sesame");
-  assert.match(first, /^scrypt\$ln=17,r=8,p=1\$/);
+  assert.match(first, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
   assert.notEqual(first, second);
   assert.ok(!first.includes("open sesame"));
   assert.equal(await verifyMasterKey("open sesame", first), true);

@@ -55,7 +55,7 @@ Deno.test(
       assert.notEqual(info.port, 0, "the actual port is recorded");
       assert.equal(info.host, "127.0.0.1");
       assert.equal(info.restrict, "default");
-      assert.deepEqual(info.api, ["rest"]);
+      assert.deepEqual(info.api, ["rest", "graphql", "grpc"], "every surface by default");
       assert(isProcessAlive(info.pid), "daemon alive after the parent exited");
       if (Deno.build.os !== "windows") {
         assert.equal((await Deno.stat(pidFilePath(dir))).mode! & 0o777, 0o600, "PID file 0600");
@@ -72,7 +72,7 @@ Deno.test(
       assert.match(status, new RegExp(`port:\\s+${info.port}\\n`));
       assert.match(status, /uptime:\s+\d+s/);
       assert.match(status, /restrict:\s+default/);
-      assert.match(status, /api:\s+rest/);
+      assert.match(status, /api:\s+rest, graphql, grpc\n/);
       assert.match(status, new RegExp(`  rest:\\s+http://127\\.0\\.0\\.1:${info.port}/v1\\n`));
       const json = JSON.parse(ok(await dbx(["status", ...d, "--json"]), "status --json"));
       assert.equal(json.running, true);
@@ -80,8 +80,15 @@ Deno.test(
       assert.equal(json.pid, info.pid);
       assert.equal(json.port, info.port);
       assert.equal(json.restrict, "default");
-      assert.deepEqual(json.api, ["rest"]);
-      assert.deepEqual(json.served, [{ surface: "rest", url: `http://127.0.0.1:${info.port}/v1` }]);
+      assert.deepEqual(json.api, ["rest", "graphql", "grpc"]);
+      const http = `http://127.0.0.1:${info.port}`;
+      const socket = json.served.find((s: { surface: string }) => s.surface === "socket");
+      assert.match(socket?.url ?? "", /^tcp:\/\/127\.0\.0\.1:\d+$/, "the socket, on loopback");
+      assert.deepEqual(json.served.filter((s: { surface: string }) => s.surface !== "socket"), [
+        { surface: "rest", url: `${http}/v1` },
+        { surface: "graphql", url: `${http}/graphql` },
+        { surface: "grpc", url: `grpc://127.0.0.1:${info.port}` },
+      ], "REST, GraphQL and gRPC share the one port");
       assert(Number.isInteger(json.uptime_seconds) && json.uptime_seconds >= 0);
 
       const second = await dbx(["start", ...d, ...LOCAL_PORT]);
@@ -174,21 +181,34 @@ Deno.test(
       ok(await dbx(["stop", ...d]), "stop");
 
       // restart with nothing running just starts; bare --restrict means default; --api all
-      // serves REST and says GraphQL and gRPC are not there yet.
+      // serves every surface, with no notice.
       const fresh = await dbx(["restart", ...d, ...LOCAL_PORT, "--restrict", "--api", "all"]);
       ok(fresh, "restart when stopped");
-      assert.match(fresh.stderr, /GraphQL and gRPC are not available yet/);
+      assert.doesNotMatch(fresh.stderr, /not available yet/);
       const third = await readPidFile(dir);
       assert(third);
       assert.equal(third.restrict, "default");
-      assert.deepEqual(third.api, ["rest"]);
+      assert.deepEqual(third.api, ["rest", "graphql", "grpc"]);
       ok(await dbx(["stop", ...d]), "stop");
 
-      for (const api of ["graphql", "grpc"]) {
-        const r = await dbx(["start", ...d, ...LOCAL_PORT, "--api", api]);
-        fails(r, 1, /API is not available yet/, `--api ${api}`);
-        assert.equal(await readPidFile(dir), undefined, `nothing started for --api ${api}`);
-      }
+      // --api graphql serves GraphQL alone: REST's routes are 404, /health stays.
+      const graphqlOnly = await startDaemon(dir, ["--api", "graphql"]);
+      assert.deepEqual(graphqlOnly.api, ["graphql"]);
+      const base = `http://127.0.0.1:${graphqlOnly.port}`;
+      const health = await fetch(`${base}/health`);
+      assert.equal(health.status, 200, "GET /health with REST off");
+      await health.body?.cancel();
+      const rest = await fetch(`${base}/v1/aggregates`);
+      assert.equal(rest.status, 404, "REST is off");
+      assert.equal((await rest.json()).code, "not_found");
+      const graphql = await fetch(`${base}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ __typename }" }),
+      });
+      assert.equal(graphql.status, 401, "GraphQL is on and needs a token");
+      await graphql.body?.cancel();
+      ok(await dbx(["stop", ...d]), "stop");
     });
   },
 );

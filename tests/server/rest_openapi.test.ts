@@ -74,7 +74,7 @@ Deno.test("the OpenAPI document is a consistent 3.1 document with bearer securit
         }
         if (["post", "put", "patch"].includes(method)) {
           assert(op.requestBody?.content?.["application/json"], `${where}: no request body`);
-          const optional = /\/(snapshot|archive|restore|commit)$/.test(path);
+          const optional = /\/(snapshot|archive|restore|commit|enable|disable)$/.test(path);
           assertEquals(op.requestBody.required, !optional, `${where}: body required?`);
         }
       }

@@ -6,7 +6,11 @@
 import { checkObject } from "../checks.ts";
 import type { OperationName } from "../operations.ts";
 import { aggregateOperations } from "./aggregates.ts";
+import { conditionalAppendOperations } from "./conditional_appends.ts";
 import { eventOperations } from "./events.ts";
+import { pluginOperations } from "./plugins.ts";
+import { queryOperations } from "./queries.ts";
+import { remoteOperations } from "./remotes.ts";
 import { schemaOperations } from "./schemas.ts";
 import type { Operations } from "./spec.ts";
 import { stagingOperations } from "./staging.ts";
@@ -23,9 +27,13 @@ export const CATALOGUE: Operations<OperationName> = {
     run: ({ node, who }) => Promise.resolve(node.access.describe(who)),
   },
   ...eventOperations,
+  ...conditionalAppendOperations,
   ...aggregateOperations,
+  ...queryOperations,
   ...stagingOperations,
   ...schemaOperations,
   ...tokenOperations,
   ...verifyOperations,
+  ...remoteOperations,
+  ...pluginOperations,
 };

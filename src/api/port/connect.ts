@@ -29,8 +29,17 @@ type Pending = { resolve: (value: unknown) => void; reject: (err: unknown) => vo
  * ```
  */
 export function connectApiOverPort(port: PortLike): PortApi {
-  const out = new FrameBatcher<RequestFrame>(port);
   const pending = new Map<number, Pending>();
+  const out = new FrameBatcher<RequestFrame>(port, (frame) => {
+    const waiting = pending.get(frame.id);
+    pending.delete(frame.id);
+    waiting?.reject(
+      new DbxError(
+        "invalid_input",
+        "the input cannot be passed on: it is not plain data or is nested too deeply",
+      ),
+    );
+  });
   let nextId = 1;
   let closed = false;
 

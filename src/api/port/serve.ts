@@ -27,7 +27,15 @@ export interface ServedPort {
  * ```
  */
 export function serveApiOnPort(api: Api, port: PortLike): ServedPort {
-  const out = new FrameBatcher<ReplyFrame>(port);
+  // A result the port cannot carry still gets an answer (an error frame always can go).
+  const out: FrameBatcher<ReplyFrame> = new FrameBatcher<ReplyFrame>(port, (frame, err) => {
+    console.error("error: an API result could not be sent back:", (err as Error)?.message ?? err);
+    out.push({
+      id: frame.id,
+      ok: false,
+      error: errorData(new DbxError("internal", "the result could not be sent back")),
+    });
+  });
   const subscriptions = new Map<number, Subscription>();
 
   const answer = async (frame: RequestFrame): Promise<unknown> => {

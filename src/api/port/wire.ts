@@ -41,11 +41,18 @@ export interface PortLike {
  */
 export class FrameBatcher<T> {
   readonly #port: PortLike;
+  readonly #unsendable?: (frame: T, err: unknown) => void;
   #frames: T[] = [];
   #scheduled = false;
 
-  constructor(port: PortLike) {
+  /**
+   * `unsendable` is told of a frame the port cannot carry (a value nested too deeply for the
+   * structured clone, or not plain data), so that its caller gets an answer; the other
+   * frames of the batch still go.
+   */
+  constructor(port: PortLike, unsendable?: (frame: T, err: unknown) => void) {
     this.#port = port;
+    this.#unsendable = unsendable;
   }
 
   push(frame: T): void {
@@ -61,6 +68,17 @@ export class FrameBatcher<T> {
     if (this.#frames.length === 0) return;
     const frames = this.#frames;
     this.#frames = [];
-    this.#port.postMessage(frames);
+    try {
+      this.#port.postMessage(frames);
+    } catch {
+      // One frame spoils the batch: send each alone, and report the ones that cannot go.
+      for (const frame of frames) {
+        try {
+          this.#port.postMessage([frame]);
+        } catch (err) {
+          this.#unsendable?.(frame, err);
+        }
+      }
+    }
   }
 }

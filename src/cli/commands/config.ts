@@ -12,6 +12,7 @@ import { stringify } from "smol-toml";
 import { DbxError, isDbxError } from "../../errors.ts";
 import {
   checkDek,
+  checkMasterKeyText,
   type Config,
   configDocument,
   dataDirSetIn,
@@ -53,6 +54,7 @@ interface ConfigOptions extends CommonOptions {
   adminBind?: string;
   adminPort?: number;
   adminMasterKey?: string;
+  masterKey?: string;
   clearAdminMasterKey?: boolean;
   restrict?: RestrictMode;
   httpWorkers?: number | "auto";
@@ -78,6 +80,7 @@ const CHANGE_OPTIONS: (keyof ConfigOptions)[] = [
   "adminBind",
   "adminPort",
   "adminMasterKey",
+  "masterKey",
   "clearAdminMasterKey",
   "restrict",
   "httpWorkers",
@@ -217,6 +220,12 @@ export function registerConfig(program: Command): void {
         "--admin-master-key <secret>",
         "Admin API master key (stored only as a hash; also enables the Admin API)",
       ).conflicts("clearAdminMasterKey"),
+    )
+    .addOption(
+      // The older seed's spelling of the same setting.
+      new Option("--master-key <secret>", "older name of --admin-master-key")
+        .conflicts(["adminMasterKey", "clearAdminMasterKey"])
+        .hideHelp(),
     )
     .option("--clear-admin-master-key", "remove the Admin API master key (revokes automation)")
     .option(
@@ -367,11 +376,14 @@ async function applyOptions(
     config.dek = dek;
   }
 
-  if (opts.adminMasterKey !== undefined) {
-    if (opts.adminMasterKey.length === 0) {
-      throw new DbxError("invalid_input", "--admin-master-key must not be empty");
-    }
-    config.admin.master_key_hash = await hashMasterKey(opts.adminMasterKey);
+  const masterKey = opts.adminMasterKey ?? opts.masterKey;
+  if (masterKey !== undefined) {
+    checkMasterKeyText(
+      masterKey,
+      opts.adminMasterKey !== undefined ? "--admin-master-key" : "--master-key",
+    );
+    // Only an Argon2id hash is stored; the key itself is never written or printed.
+    config.admin.master_key_hash = await hashMasterKey(masterKey);
     // The seed: supplying a master key enables the Admin API (unless told otherwise).
     config.admin.enabled = true;
   }

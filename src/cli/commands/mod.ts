@@ -5,6 +5,9 @@ import { registerToken } from "./token.ts";
 import { registerSchema } from "./schema.ts";
 import { registerServer } from "./server.ts";
 import { registerVerify } from "./verify.ts";
+import { registerBackup } from "./backup.ts";
+import { registerRestore } from "./restore.ts";
+import { registerUpgrade } from "./upgrade.ts";
 
 /** Each command group registers itself here. */
 export function registerCommands(program: Command): void {
@@ -15,4 +18,7 @@ export function registerCommands(program: Command): void {
   registerSchema(program);
   registerServer(program);
   registerVerify(program);
+  registerBackup(program);
+  registerRestore(program);
+  registerUpgrade(program);
 }

@@ -38,8 +38,8 @@ export const STOP_TIMEOUT_MS = 30_000;
 
 /** API surfaces of `--api`. */
 const API_CHOICES = ["rest", "graphql", "grpc", "all"] as const;
-/** Surfaces this version serves. GraphQL and gRPC arrive in later issues. */
-const AVAILABLE_SURFACES = new Set(["rest"]);
+/** Surfaces this version serves. */
+const AVAILABLE_SURFACES = new Set(["rest", "graphql", "grpc"]);
 const SURFACE_NAMES: Record<string, string> = { rest: "REST", graphql: "GraphQL", grpc: "gRPC" };
 
 interface StartOptions extends CommonOptions {
@@ -110,7 +110,9 @@ export function resolveApi(
     serve,
     notice: `note: ${missingText} ${
       missing.length === 1 ? "is" : "are"
-    } not available yet in this version; serving REST only`,
+    } not available yet in this version; serving ${
+      serve.map((s) => SURFACE_NAMES[s]).join(" and ")
+    } only`,
   };
 }
 
@@ -146,7 +148,16 @@ async function start(o: StartOptions): Promise<void> {
   if (o.foreground) {
     // Loaded on demand: the HTTP app is not needed by any other command.
     const { runForeground } = await import("../../server/serve.ts");
-    await runForeground({ dataDir, config, hostname: host, port, api: serve });
+    await runForeground({
+      dataDir,
+      config,
+      configPath,
+      hostname: host,
+      port,
+      api: serve,
+      // `dbx --remote` commands run in this CLI's runner worker, with the caller's token.
+      remoteCommands: new URL("../remote_runner.ts", import.meta.url).href,
+    });
     return;
   }
   const args = ["--data-dir", dataDir, "--port", String(port), "--host", host];

@@ -1,0 +1,192 @@
+/**
+ * The control socket's listener: the accept loop, the connection cap and the timeouts of
+ * every public port (the `[server]` limits), applied to the control protocol:
+ *
+ * - accept errors (out of descriptors and the like) never stop it: they are logged at most
+ *   once per interval, and accepting resumes after a short back-off;
+ * - past `maxConnections` a connection is answered with a refused hello and closed;
+ * - the hello and the Noise handshake must complete within `headerTimeoutMs` of the
+ *   connection, and each later frame within `headerTimeoutMs` of its first byte;
+ * - a connection with no request in flight and no bytes moving for `idleTimeoutMs` is
+ *   closed, as is one whose answer cannot be written for that long (a client not reading).
+ *
+ * One sweep checks every connection's clocks; nothing else keeps a timer per read.
+ */
+import { encodeHelloResponse } from "../control_protocol/messages.ts";
+import { Connection, type ConnectionOptions, serveConnection } from "./connection.ts";
+
+/** The limits of the listener (the `[server]` table's, as `listenerLimits` computes them). */
+export interface SocketLimits {
+  maxConnections: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export interface SocketServerOptions extends ConnectionOptions {
+  hostname: string;
+  /** 0 lets the OS pick one. */
+  port: number;
+  limits: SocketLimits;
+  /** Where warnings go (default stderr). */
+  log?: (line: string) => void;
+  /** Shortest time between two log lines of one kind (default 10 s). */
+  logIntervalMs?: number;
+}
+
+/** A listening control socket. */
+export interface SocketServer {
+  readonly hostname: string;
+  readonly port: number;
+  /** Connections open now. */
+  readonly open: number;
+  /**
+   * Stop accepting; close idle connections at once and the others once their answer is
+   * out, forcing the rest after `graceMs`. True when none had to be forced.
+   */
+  close(graceMs: number): Promise<boolean>;
+}
+
+const TOO_MANY = encodeHelloResponse({
+  accepted: false,
+  message: "too many open connections; retry shortly",
+  noNoise: false,
+});
+
+/** Logs a kind of line at most once per interval, counting what it held back. */
+function limitedLog(log: (line: string) => void, intervalMs: number) {
+  const last = new Map<string, { at: number; held: number }>();
+  return (kind: string, line: string) => {
+    const now = performance.now();
+    const seen = last.get(kind);
+    if (seen && now - seen.at < intervalMs) {
+      seen.held++;
+      return;
+    }
+    const held = seen?.held ? ` (${seen.held} more since the last report)` : "";
+    last.set(kind, { at: now, held: 0 });
+    log(line + held);
+  };
+}
+
+/**
+ * Bind and start accepting; throws (like Deno.listen) when the address cannot be bound.
+ *
+ * @example
+ * ```ts
+ * import { createDispatch } from "./dispatch.ts";
+ * import type { Api } from "../api/api.ts";
+ * declare const api: Api;
+ * const server = openSocketServer({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   limits: { maxConnections: 1024, headerTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
+ *   dispatch: createDispatch({ api, maxAnswerBytes: 65_535 }),
+ *   authenticate: async (token) => { await api.call({ kind: "token", token }, "describeCaller", {}); },
+ *   allowPlaintext: false,
+ *   maxFrameBytes: 65_535,
+ * });
+ * await server.close(1_000);
+ * ```
+ */
+export function openSocketServer(options: SocketServerOptions): SocketServer {
+  const { limits } = options;
+  const log = limitedLog(
+    options.log ?? ((line) => console.error(line)),
+    options.logIntervalMs ?? 10_000,
+  );
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const addr = listener.addr as Deno.NetAddr;
+  const where = `${addr.hostname}:${addr.port}`;
+  const open = new Set<Connection>();
+  // A coarse clock, moved by the sweep: connections only store readings of it.
+  let now = performance.now();
+  const clock = () => now;
+  let accepting = true;
+
+  const sweepEvery = Math.max(50, Math.min(1000, limits.headerTimeoutMs / 4));
+  const sweep = setInterval(() => {
+    now = performance.now();
+    for (const c of open) {
+      const reader = c.reader;
+      if (c.phase !== "ready") {
+        if (now - c.acceptedAt > limits.headerTimeoutMs) c.close();
+      } else if (reader.partialSince >= 0 && now - reader.partialSince > limits.headerTimeoutMs) {
+        c.close(); // a frame that stopped arriving
+      } else if (c.writingSince >= 0) {
+        if (now - c.writingSince > limits.idleTimeoutMs) c.close(); // a client not reading
+      } else if (
+        !c.busy && reader.buffered === 0 &&
+        now - Math.max(reader.lastRead, c.lastWrite) > limits.idleTimeoutMs
+      ) c.close();
+    }
+  }, sweepEvery);
+
+  const acceptLoop = async () => {
+    let backoff = 0;
+    while (accepting) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept() as Deno.TcpConn;
+        backoff = 0;
+      } catch (err) {
+        if (!accepting || err instanceof Deno.errors.BadResource) break;
+        backoff = Math.min(1000, Math.max(10, backoff * 2));
+        log(
+          "accept",
+          `warning: ${where}: cannot accept connections: ${(err as Error).message}; retrying`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        continue;
+      }
+      if (open.size >= limits.maxConnections) {
+        log(
+          "cap",
+          `warning: ${where}: ${limits.maxConnections} socket connections are open (the limit); ` +
+            "refusing new ones",
+        );
+        conn.write(TOO_MANY).catch(() => {}).finally(() => {
+          try {
+            conn.close();
+          } catch { /* closed already */ }
+        });
+        continue;
+      }
+      // Each answer leaves in one write, at once (no Nagle delay behind it).
+      conn.setNoDelay(true);
+      now = performance.now();
+      const c = new Connection(conn, clock);
+      open.add(c);
+      serveConnection(c, options, clock).finally(() => open.delete(c));
+    }
+  };
+  const accepted = acceptLoop();
+
+  return {
+    hostname: addr.hostname,
+    port: addr.port,
+    get open() {
+      return open.size;
+    },
+    async close(graceMs) {
+      if (accepting) {
+        accepting = false;
+        try {
+          listener.close();
+        } catch { /* closed already */ }
+      }
+      await accepted;
+      for (const c of open) {
+        c.draining = true;
+        if (!c.busy) c.close();
+      }
+      const deadline = performance.now() + graceMs;
+      while (open.size > 0 && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const forced = open.size > 0;
+      clearInterval(sweep);
+      for (const c of [...open]) c.close();
+      return !forced;
+    },
+  };
+}
