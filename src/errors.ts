@@ -2,7 +2,7 @@
  * Typed errors shared by every module and surface.
  *
  * The core knows only codes; each surface maps a code to its own answer (an HTTP status in
- * `src/rest/status.ts`, a CLI exit code, later gRPC and GraphQL codes). The message is
+ * `src/http/status.ts`, a CLI exit code, later gRPC and GraphQL codes). The message is
  * always safe to show: it never contains secrets or tokens.
  */
 

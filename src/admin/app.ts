@@ -18,6 +18,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import type { Api } from "../api/api.ts";
 import type { Caller } from "../api/caller.ts";
 import { DbxError, isDbxError } from "../errors.ts";
+import { allowedMethods } from "../http/allowed_methods.ts";
 import { readBodyText } from "../http/body.ts";
 import { adminKey } from "./auth.ts";
 import { adminError, handleAdminError } from "./errors.ts";
@@ -136,18 +137,14 @@ export function createAdminApp(options: AdminAppOptions): AdminApp {
 
 /** 405 with `Allow` when the path exists for other methods, else 404. */
 function notFoundOrNotAllowed(app: AdminApp) {
-  let table: { pattern: RegExp; method: string }[] | undefined;
+  const allowedOn = allowedMethods(() => app.routes);
   return (c: Parameters<Parameters<AdminApp["notFound"]>[0]>[0]) => {
-    table ??= app.routes
-      .filter((r) => r.method !== "ALL")
-      .map((r) => ({ pattern: routePattern(r.path), method: r.method }));
     const path = c.req.path;
-    const allowed = new Set(table.filter((r) => r.pattern.test(path)).map((r) => r.method));
-    if (allowed.size === 0) {
+    const allowed = allowedOn(path);
+    if (allowed.length === 0) {
       return adminError(c, 404, "not_found", `no route ${c.req.method} ${path}`);
     }
-    if (allowed.has("GET")) allowed.add("HEAD");
-    const allow = [...allowed].sort().join(", ");
+    const allow = allowed.join(", ");
     return adminError(
       c,
       405,
@@ -156,12 +153,4 @@ function notFoundOrNotAllowed(app: AdminApp) {
       { Allow: allow },
     );
   };
-}
-
-/** A Hono path (`/admin/remotes/:name`) as a whole-path regular expression. */
-function routePattern(path: string): RegExp {
-  const source = path.split("/").map((part) =>
-    part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-  ).join("/");
-  return new RegExp(`^${source}$`);
 }

@@ -1,11 +1,12 @@
 /**
  * Every failure of the Admin API as JSON `{"message", "code"}` with a fitting status: API
- * errors keep their code (the status table below), the Admin API's own refusals (rate
+ * errors keep their code (and REST's status, src/http/status.ts), the Admin API's own refusals (rate
  * limited, unknown route) have theirs; anything unexpected is a generic 500 whose details go
  * to stderr. Nothing a client sent (a key, a body) is ever part of a message or a log line.
  */
 import type { Context } from "hono";
 import { DbxError, type ErrorCode, errorData } from "../errors.ts";
+import { HTTP_STATUS } from "../http/status.ts";
 
 /** The codes of the Admin API's error bodies. */
 export type AdminErrorCode = ErrorCode | "rate_limited" | "method_not_allowed";
@@ -15,25 +16,6 @@ export interface AdminErrorBody {
   message: string;
   code: AdminErrorCode;
 }
-
-/** The status every API error code answers with on the Admin API (as on REST). */
-export const ADMIN_STATUS: Record<ErrorCode, number> = {
-  invalid_input: 400,
-  schema_violation: 400,
-  not_found: 404,
-  conflict: 409,
-  archived: 403,
-  unauthorized: 401,
-  forbidden: 403,
-  limit_reached: 403,
-  too_large: 413,
-  overloaded: 503,
-  wrong_key: 500,
-  corrupt: 500,
-  integrity: 500,
-  unavailable: 503,
-  internal: 500,
-};
 
 /**
  * A JSON error response.
@@ -66,7 +48,7 @@ export function adminError(
  */
 export function handleAdminError(err: Error, c: Context): Response {
   const { code, message } = errorData(err);
-  const status = ADMIN_STATUS[code] ?? 500;
+  const status = HTTP_STATUS[code] ?? 500;
   const headers: Record<string, string> = {};
   if (code === "unauthorized") headers["WWW-Authenticate"] = 'Bearer realm="eventdbx-admin"';
   if (code === "overloaded" || code === "unavailable") headers["Retry-After"] = "1";

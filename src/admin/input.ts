@@ -7,16 +7,11 @@
 import type { Context } from "hono";
 import { DbxError } from "../errors.ts";
 import type { AdminEnv } from "./app.ts";
+import type { JsonObject } from "../api/checks.ts";
+import { parseJsonBody, parseJsonObjectBody } from "../http/json_body.ts";
 
 function invalid(message: string): DbxError {
   return new DbxError("invalid_input", message);
-}
-
-/** A JSON object. */
-export type JsonObject = Record<string, unknown>;
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**
@@ -31,16 +26,7 @@ function isObject(value: unknown): value is JsonObject {
  * ```
  */
 export function readJson(c: Context<AdminEnv>, optional = false): unknown {
-  const text = c.get("body") ?? "";
-  if (text.trim() === "") {
-    if (optional) return undefined;
-    throw invalid("the request body is empty; send a JSON object");
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw invalid(`the request body is not valid JSON: ${(err as Error).message}`);
-  }
+  return parseJsonBody(c.get("body") ?? "", optional);
 }
 
 /**
@@ -55,10 +41,7 @@ export function readJson(c: Context<AdminEnv>, optional = false): unknown {
  * ```
  */
 export function readObject(c: Context<AdminEnv>, optional = false): JsonObject {
-  const body = readJson(c, optional);
-  if (body === undefined) return {};
-  if (!isObject(body)) throw invalid("the request body must be a JSON object");
-  return body;
+  return parseJsonObjectBody(c.get("body") ?? "", optional);
 }
 
 /**

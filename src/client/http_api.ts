@@ -18,7 +18,7 @@ import type {
   SubscribeInput,
 } from "../api/operations.ts";
 import { DbxError, fromErrorData, isErrorCode } from "../errors.ts";
-import { codeForStatus } from "../rest/status.ts";
+import { codeForStatus } from "../http/status.ts";
 import { SseReader } from "./sse_reader.ts";
 
 export interface HttpApiOptions {

@@ -1,6 +1,6 @@
 /**
  * gRPC status of each API error code: the one table of the gRPC surface (REST has its own
- * in src/rest/status.ts). A refused call also carries the EventDBX code in the trailing
+ * in src/http/status.ts). A refused call also carries the EventDBX code in the trailing
  * metadata `dbx-error-code`, so a client can tell e.g. `schema_violation` from
  * `invalid_input`, which share INVALID_ARGUMENT.
  */

@@ -9,6 +9,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { isDbxError } from "../errors.ts";
+import { allowedMethods } from "../http/allowed_methods.ts";
 import type { Api } from "../api/api.ts";
 import { admit, type AppEnv } from "./auth.ts";
 import { call } from "./call.ts";
@@ -125,19 +126,14 @@ function isInputError(err: unknown): boolean {
 
 /** 405 with `Allow` when the path exists for other methods, else 404. */
 function notFoundOrNotAllowed(app: Hono<AppEnv>) {
-  let table: { pattern: RegExp; method: string }[] | undefined;
+  const allowedOn = allowedMethods(() => app.routes);
   return (c: Parameters<Parameters<Hono<AppEnv>["notFound"]>[0]>[0]) => {
-    // Built on first use: every route is registered by then.
-    table ??= app.routes
-      .filter((r) => r.method !== "ALL")
-      .map((r) => ({ pattern: routePattern(r.path), method: r.method }));
     const path = c.req.path;
-    const allowed = new Set(table.filter((r) => r.pattern.test(path)).map((r) => r.method));
-    if (allowed.size === 0) {
+    const allowed = allowedOn(path);
+    if (allowed.length === 0) {
       return jsonError(c, 404, "not_found", `no route ${c.req.method} ${path}`);
     }
-    if (allowed.has("GET")) allowed.add("HEAD");
-    const allow = [...allowed].sort().join(", ");
+    const allow = allowed.join(", ");
     return jsonError(
       c,
       405,
@@ -146,12 +142,4 @@ function notFoundOrNotAllowed(app: Hono<AppEnv>) {
       { Allow: allow },
     );
   };
-}
-
-/** A Hono path (`/v1/aggregates/:aggregate_type`) as a whole-path regular expression. */
-function routePattern(path: string): RegExp {
-  const source = path.split("/").map((part) =>
-    part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-  ).join("/");
-  return new RegExp(`^${source}$`);
 }

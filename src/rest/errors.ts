@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { DbxError, type ErrorCode, errorData } from "../errors.ts";
-import { codeForStatus, HTTP_STATUS } from "./status.ts";
+import { codeForStatus, HTTP_STATUS } from "../http/status.ts";
 
 /** The JSON body of every error response. */
 export interface ErrorBody {

@@ -4,10 +4,11 @@
  * are checked by the API, the same way for every surface.
  */
 import type { Context } from "hono";
-import { isObject, type JsonObject } from "../api/checks.ts";
+import type { JsonObject } from "../api/checks.ts";
 import { DbxError } from "../errors.ts";
 import type { AppEnv } from "./auth.ts";
 import { bodyText } from "./body.ts";
+import { parseJsonBody, parseJsonObjectBody } from "../http/json_body.ts";
 
 function invalid(message: string): DbxError {
   return new DbxError("invalid_input", message);
@@ -26,16 +27,7 @@ function invalid(message: string): DbxError {
  * ```
  */
 export function readJson(c: Context<AppEnv>, optional = false): unknown {
-  const text = bodyText(c);
-  if (text.trim() === "") {
-    if (optional) return undefined;
-    throw invalid("the request body is empty; send a JSON object");
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw invalid(`the request body is not valid JSON: ${(err as Error).message}`);
-  }
+  return parseJsonBody(bodyText(c), optional);
 }
 
 /**
@@ -50,10 +42,7 @@ export function readJson(c: Context<AppEnv>, optional = false): unknown {
  * ```
  */
 export function readBody(c: Context<AppEnv>, optional = false): JsonObject {
-  const body = readJson(c, optional);
-  if (body === undefined) return {};
-  if (!isObject(body)) throw invalid("the request body must be a JSON object");
-  return body;
+  return parseJsonObjectBody(bodyText(c), optional);
 }
 
 /**

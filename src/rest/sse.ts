@@ -10,7 +10,7 @@ import type { EventRecord } from "../api/operations.ts";
 import { errorData } from "../errors.ts";
 import type { StreamSettings } from "./deps.ts";
 import { errorResponse } from "./errors.ts";
-import { HTTP_STATUS } from "./status.ts";
+import { HTTP_STATUS } from "../http/status.ts";
 
 const encoder = new TextEncoder();
 

@@ -1,9 +1,10 @@
 /**
- * HTTP status of each API error code: a REST concern, kept out of the core error type.
+ * HTTP status of each API error code, shared by the HTTP surfaces (REST, the Admin API) and the
+ * HTTP client: a protocol concern, kept out of the core error type.
  */
 import type { ErrorCode } from "../errors.ts";
 
-/** The status every error code answers with on REST. */
+/** The status every error code answers with over HTTP. */
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid_input: 400,
   schema_violation: 400,
