@@ -12,7 +12,7 @@ import { isDbxError } from "../errors.ts";
 import { allowedMethods } from "../http/allowed_methods.ts";
 import type { Api } from "../api/api.ts";
 import { admit, type AppEnv } from "./auth.ts";
-import { call } from "./call.ts";
+import { call } from "../http/call.ts";
 import type { RouteDeps, RouteHandler, StreamSettings } from "./deps.ts";
 import { handleError, jsonError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";

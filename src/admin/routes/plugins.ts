@@ -6,8 +6,7 @@
  */
 import type { Api } from "../../api/api.ts";
 import type { AdminApp } from "../app.ts";
-import { call } from "../call.ts";
-import { readObject, withPath } from "../input.ts";
+import { registerNamedRecordRoutes } from "./named_records.ts";
 
 /**
  * Register the plugin routes.
@@ -22,28 +21,11 @@ import { readObject, withPath } from "../input.ts";
  * ```
  */
 export function registerPluginRoutes(app: AdminApp, api: Api): void {
-  const one = "/admin/plugins/:name";
-  app.get(
-    "/admin/plugins",
-    async (c) => c.json(await call(api, c, "listPlugins", readObject(c, true))),
-  );
-  app.get(one, async (c) => {
-    const input = withPath(readObject(c, true), { name: c.req.param("name") });
-    return c.json(await call(api, c, "getPlugin", input));
+  registerNamedRecordRoutes(app, api, "/admin/plugins", {
+    list: "listPlugins",
+    get: "getPlugin",
+    upsert: "upsertPlugin",
+    remove: "removePlugin",
+    actions: { enable: "enablePlugin", disable: "disablePlugin" },
   });
-  app.put(one, async (c) => {
-    const input = withPath(readObject(c), { name: c.req.param("name") });
-    const result = await call(api, c, "upsertPlugin", input);
-    return c.json(result, result.created ? 201 : 200);
-  });
-  app.delete(one, async (c) => {
-    const input = withPath(readObject(c, true), { name: c.req.param("name") });
-    return c.json(await call(api, c, "removePlugin", input));
-  });
-  for (const [action, op] of [["enable", "enablePlugin"], ["disable", "disablePlugin"]] as const) {
-    app.post(`${one}/${action}`, async (c) => {
-      const input = withPath(readObject(c, true), { name: c.req.param("name") });
-      return c.json(await call(api, c, op, input));
-    });
-  }
 }

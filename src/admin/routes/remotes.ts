@@ -5,8 +5,7 @@
  */
 import type { Api } from "../../api/api.ts";
 import type { AdminApp } from "../app.ts";
-import { call } from "../call.ts";
-import { readObject, withPath } from "../input.ts";
+import { registerNamedRecordRoutes } from "./named_records.ts";
 
 /**
  * Register the remote routes.
@@ -21,22 +20,10 @@ import { readObject, withPath } from "../input.ts";
  * ```
  */
 export function registerRemoteRoutes(app: AdminApp, api: Api): void {
-  const one = "/admin/remotes/:name";
-  app.get(
-    "/admin/remotes",
-    async (c) => c.json(await call(api, c, "listRemotes", readObject(c, true))),
-  );
-  app.get(one, async (c) => {
-    const input = withPath(readObject(c, true), { name: c.req.param("name") });
-    return c.json(await call(api, c, "getRemote", input));
-  });
-  app.put(one, async (c) => {
-    const input = withPath(readObject(c), { name: c.req.param("name") });
-    const result = await call(api, c, "upsertRemote", input);
-    return c.json(result, result.created ? 201 : 200);
-  });
-  app.delete(one, async (c) => {
-    const input = withPath(readObject(c, true), { name: c.req.param("name") });
-    return c.json(await call(api, c, "removeRemote", input));
+  registerNamedRecordRoutes(app, api, "/admin/remotes", {
+    list: "listRemotes",
+    get: "getRemote",
+    upsert: "upsertRemote",
+    remove: "removeRemote",
   });
 }

@@ -7,7 +7,7 @@
 import type { Api } from "../../api/api.ts";
 import { DbxError } from "../../errors.ts";
 import type { AdminApp } from "../app.ts";
-import { call } from "../call.ts";
+import { call } from "../../http/call.ts";
 import { readJson, readObject, withPath } from "../input.ts";
 
 /**

@@ -6,7 +6,7 @@
 import type { Api } from "../../api/api.ts";
 import type { OperationName } from "../../api/operations.ts";
 import type { AdminApp } from "../app.ts";
-import { call } from "../call.ts";
+import { call } from "../../http/call.ts";
 import { readObject } from "../input.ts";
 
 /**

@@ -2,7 +2,7 @@
  * Reading aggregates and their events, verification, Merkle proofs, and the snapshot /
  * archive / restore controls: each route is one API operation.
  */
-import { call } from "../call.ts";
+import { call } from "../../http/call.ts";
 import type { App, RouteDeps } from "../deps.ts";
 import { aggregatePath, merge, pageResponse, queryInput, readBody, withPath } from "../params.ts";
 

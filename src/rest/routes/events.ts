@@ -9,7 +9,7 @@
  */
 import { checkObject, isObject, type JsonObject } from "../../api/checks.ts";
 import { DbxError } from "../../errors.ts";
-import { call } from "../call.ts";
+import { call } from "../../http/call.ts";
 import type { App, RouteDeps } from "../deps.ts";
 import { aggregatePath, merge, queryInput, readJson, withPath } from "../params.ts";
 

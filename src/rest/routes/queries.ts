@@ -10,7 +10,7 @@
  * - `POST /v1/aggregates/{type}/{id}/apply`: an event; 404 when it does not exist
  */
 import { DbxError } from "../../errors.ts";
-import { call } from "../call.ts";
+import { call } from "../../http/call.ts";
 import type { App, RouteDeps } from "../deps.ts";
 import { aggregatePath, merge, queryInput, readJson } from "../params.ts";
 import { eventBody } from "./events.ts";

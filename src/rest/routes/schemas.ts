@@ -6,7 +6,7 @@ import type { Context } from "hono";
 import { isObject, type JsonObject } from "../../api/checks.ts";
 import { DbxError } from "../../errors.ts";
 import type { AppEnv } from "../auth.ts";
-import { call } from "../call.ts";
+import { call } from "../../http/call.ts";
 import type { App, RouteDeps } from "../deps.ts";
 import { merge, queryInput, readBody, readJson } from "../params.ts";
 

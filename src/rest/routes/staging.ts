@@ -2,7 +2,7 @@
  * The staging queue of the node (`aggregate apply --stage`, `aggregate list --stage`,
  * `aggregate commit`), so the CLI stages through a running server like any other change.
  */
-import { call } from "../call.ts";
+import { call } from "../../http/call.ts";
 import type { App, RouteDeps } from "../deps.ts";
 import { merge, pageResponse, queryInput, readBody } from "../params.ts";
 import { eventBody } from "./events.ts";

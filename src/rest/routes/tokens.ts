@@ -4,7 +4,7 @@
  * refresh); it is never logged.
  */
 import type { OperationName } from "../../api/operations.ts";
-import { call } from "../call.ts";
+import { call } from "../../http/call.ts";
 import type { App, RouteDeps } from "../deps.ts";
 import { merge, queryInput, readBody } from "../params.ts";
 

@@ -2,7 +2,7 @@
  * Store-wide verification: `GET /v1/verify/positions?from&take` checks one page of the
  * global position index (each aggregate is verified at `.../verify`).
  */
-import { call } from "../call.ts";
+import { call } from "../../http/call.ts";
 import type { App, RouteDeps } from "../deps.ts";
 import { queryInput } from "../params.ts";
 
