@@ -6,7 +6,6 @@
  * it prints is captured instead of written. One command per worker; the server terminates
  * it afterwards (or when it takes too long).
  */
-/// <reference lib="deno.worker" />
 import { connectApiOverPort } from "../api/port/connect.ts";
 import { bindCaller } from "../api/api.ts";
 import { useApiForEveryCommand } from "./backend.ts";
@@ -79,7 +78,26 @@ function capture(stdout: Capture, stderr: Capture): void {
   redirect(Deno.stderr, stderr);
 }
 
-self.onmessage = async (event: MessageEvent<RemoteRun>) => {
+declare global {
+  /**
+   * Window-only (the worker's lib lacks it), but the CLI this worker runs names it for its
+   * confirmations: declared so that the worker's module graph type-checks. No command
+   * allowed remotely prompts.
+   */
+  function prompt(message?: string, defaultValue?: string): string | null;
+}
+
+/**
+ * The worker's own scope. Typed here rather than with the `deno.worker` lib: that lib would
+ * apply to the whole CLI this module imports (which prompts, a window-only API), and the
+ * check of the worker's module graph would fail.
+ */
+const scope = globalThis as unknown as {
+  onmessage: ((event: MessageEvent<RemoteRun>) => void) | null;
+  postMessage(message: RemoteDone): void;
+};
+
+scope.onmessage = async (event: MessageEvent<RemoteRun>) => {
   const { args, api, maxOutputBytes } = event.data;
   const stdout = new Capture(maxOutputBytes);
   const stderr = new Capture(maxOutputBytes);
@@ -103,5 +121,5 @@ self.onmessage = async (event: MessageEvent<RemoteRun>) => {
     }
   }
   const done: RemoteDone = { type: "done", exitCode, stdout: stdout.text(), stderr: stderr.text() };
-  self.postMessage(done);
+  scope.postMessage(done);
 };

@@ -181,7 +181,14 @@ export function streamMessageLength(bytes: Uint8Array, maxBytes: number): number
 
 /** Open a stream message whose table was checked; its bytes must be exactly the message. */
 function openMessage(bytes: Uint8Array): capnp.Message {
-  const length = streamMessageLength(bytes, bytes.length);
+  let length: number | undefined;
+  try {
+    length = streamMessageLength(bytes, bytes.length);
+  } catch (err) {
+    // Past the bytes at hand is not "too large": the table lies about the message.
+    if (!isDbxError(err, "too_large")) throw err;
+    throw malformed(`the segment table claims more than the ${bytes.length} bytes given`);
+  }
   if (length === undefined) throw malformed("truncated segment table");
   if (length !== bytes.length) {
     throw malformed(`the segments hold ${length} bytes, the message has ${bytes.length}`);

@@ -81,6 +81,8 @@ export function createCommandRunner(options: CommandRunnerOptions): CommandRunne
           worker.onmessage = (event) => resolve(event.data);
           worker.onerror = (event) => {
             event.preventDefault();
+            // The reason goes to the server's log; the caller gets no internals.
+            console.error(`error: a remote command's worker failed: ${event.message}`);
             reject(new DbxError("internal", "the command's worker failed"));
           };
           worker.postMessage(

@@ -35,6 +35,7 @@ import {
 import { DbxError, isDbxError } from "../errors.ts";
 import type { Dispatch } from "./dispatch.ts";
 import { controlError } from "./errors.ts";
+import type { TransportConn } from "./transport.ts";
 
 /** The largest hello accepted (a token is a few hundred bytes). */
 export const MAX_HELLO_BYTES = 16 << 10;
@@ -52,7 +53,7 @@ export interface ConnectionOptions {
 
 /** A connection's state, as the listener's sweep sees it. */
 export class Connection {
-  readonly conn: Deno.TcpConn;
+  readonly conn: TransportConn;
   readonly reader: ByteReader;
   readonly acceptedAt: number;
   phase: "hello" | "handshake" | "ready" = "hello";
@@ -65,7 +66,7 @@ export class Connection {
   draining = false;
   closed = false;
 
-  constructor(conn: Deno.TcpConn, clock: () => number) {
+  constructor(conn: TransportConn, clock: () => number) {
     this.conn = conn;
     this.reader = new ByteReader(conn, clock);
     this.acceptedAt = clock();

@@ -34,7 +34,7 @@ export interface SocketSettings {
  * ```ts
  * import type { Api } from "../api/api.ts";
  * declare const api: Api;
- * const socket = serveSocket(api, {
+ * const socket = await serveSocket(api, {
  *   hostname: "127.0.0.1",
  *   port: 0,
  *   limits: { maxConnections: 1024, headerTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
@@ -44,7 +44,7 @@ export interface SocketSettings {
  * await socket.close(1_000);
  * ```
  */
-export function serveSocket(api: Api, settings: SocketSettings): SocketServer {
+export function serveSocket(api: Api, settings: SocketSettings): Promise<SocketServer> {
   // Plaintext frames may be larger than Noise's; answers are sized for the smaller.
   const maxAnswerBytes = Math.min(settings.maxFrameBytes, MAX_NOISE_MESSAGE) - 16;
   const runCommand = settings.commandWorkerUrl === undefined ? undefined : createCommandRunner({

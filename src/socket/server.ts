@@ -3,8 +3,9 @@
  * every public port (the `[server]` limits), applied to the control protocol:
  *
  * - accept errors (out of descriptors and the like) never stop it: they are logged at most
- *   once per interval, and accepting resumes after a short back-off;
- * - past `maxConnections` a connection is answered with a refused hello and closed;
+ *   once per interval, and accepting goes on (transport.ts);
+ * - past `maxConnections` a connection is answered with a refused hello and closed
+ *   gracefully, so that its unread hello does not reset the refusal away;
  * - the hello and the Noise handshake must complete within `headerTimeoutMs` of the
  *   connection, and each later frame within `headerTimeoutMs` of its first byte;
  * - a connection with no request in flight and no bytes moving for `idleTimeoutMs` is
@@ -14,6 +15,7 @@
  */
 import { encodeHelloResponse } from "../control_protocol/messages.ts";
 import { Connection, type ConnectionOptions, serveConnection } from "./connection.ts";
+import { listenTcp, type TransportConn } from "./transport.ts";
 
 /** The limits of the listener (the `[server]` table's, as `listenerLimits` computes them). */
 export interface SocketLimits {
@@ -46,6 +48,11 @@ export interface SocketServer {
   close(graceMs: number): Promise<boolean>;
 }
 
+/** How long a refused connection may take to read its refusal and hang up. */
+const REFUSAL_GRACE_MS = 2_000;
+/** Refused connections given that grace at once; past it, they are closed at once. */
+const MAX_REFUSING = 64;
+
 const TOO_MANY = encodeHelloResponse({
   accepted: false,
   message: "too many open connections; retry shortly",
@@ -69,14 +76,15 @@ function limitedLog(log: (line: string) => void, intervalMs: number) {
 }
 
 /**
- * Bind and start accepting; throws (like Deno.listen) when the address cannot be bound.
+ * Bind and start accepting; rejects with Deno.errors.AddrInUse or PermissionDenied when the
+ * address cannot be bound.
  *
  * @example
  * ```ts
  * import { createDispatch } from "./dispatch.ts";
  * import type { Api } from "../api/api.ts";
  * declare const api: Api;
- * const server = openSocketServer({
+ * const server = await openSocketServer({
  *   hostname: "127.0.0.1",
  *   port: 0,
  *   limits: { maxConnections: 1024, headerTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
@@ -88,20 +96,29 @@ function limitedLog(log: (line: string) => void, intervalMs: number) {
  * await server.close(1_000);
  * ```
  */
-export function openSocketServer(options: SocketServerOptions): SocketServer {
+export async function openSocketServer(options: SocketServerOptions): Promise<SocketServer> {
   const { limits } = options;
   const log = limitedLog(
     options.log ?? ((line) => console.error(line)),
     options.logIntervalMs ?? 10_000,
   );
-  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
-  const addr = listener.addr as Deno.NetAddr;
+  const listener = await listenTcp(
+    options.hostname,
+    options.port,
+    (err) =>
+      log(
+        "accept",
+        `warning: ${options.hostname}:${options.port}: accepting failed: ${err.message}`,
+      ),
+  );
+  const addr = { hostname: listener.hostname, port: listener.port };
   const where = `${addr.hostname}:${addr.port}`;
   const open = new Set<Connection>();
   // A coarse clock, moved by the sweep: connections only store readings of it.
   let now = performance.now();
   const clock = () => now;
   let accepting = true;
+  let refusing = 0;
 
   const sweepEvery = Math.max(50, Math.min(1000, limits.headerTimeoutMs / 4));
   const sweep = setInterval(() => {
@@ -124,9 +141,9 @@ export function openSocketServer(options: SocketServerOptions): SocketServer {
   const acceptLoop = async () => {
     let backoff = 0;
     while (accepting) {
-      let conn: Deno.TcpConn;
+      let conn: TransportConn;
       try {
-        conn = await listener.accept() as Deno.TcpConn;
+        conn = await listener.accept();
         backoff = 0;
       } catch (err) {
         if (!accepting || err instanceof Deno.errors.BadResource) break;
@@ -144,15 +161,18 @@ export function openSocketServer(options: SocketServerOptions): SocketServer {
           `warning: ${where}: ${limits.maxConnections} socket connections are open (the limit); ` +
             "refusing new ones",
         );
-        conn.write(TOO_MANY).catch(() => {}).finally(() => {
-          try {
+        // Gracefully (a few at a time): the client's unread hello must not turn the refusal
+        // into a reset.
+        const grace = refusing < MAX_REFUSING ? REFUSAL_GRACE_MS : 0;
+        refusing++;
+        conn.write(TOO_MANY).then(() => conn.closeGracefully(grace)).catch(() => {})
+          .finally(() => {
+            refusing--;
             conn.close();
-          } catch { /* closed already */ }
-        });
+          });
         continue;
       }
-      // Each answer leaves in one write, at once (no Nagle delay behind it).
-      conn.setNoDelay(true);
+      // Each answer leaves in one write, at once: the transport sets TCP_NODELAY.
       now = performance.now();
       const c = new Connection(conn, clock);
       open.add(c);

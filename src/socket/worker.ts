@@ -29,7 +29,7 @@ self.onmessage = async (event: MessageEvent<SocketCommand>) => {
     try {
       const api = connectApiOverPort(command.api);
       closeApi = () => api.close();
-      server = serveSocket(api, command.settings);
+      server = await serveSocket(api, command.settings);
       report({ type: "listening", hostname: server.hostname, port: server.port });
     } catch (err) {
       const kind = err instanceof Deno.errors.AddrInUse
