@@ -2,10 +2,10 @@
  * GraphQL `appendEvent` against REST's POST, side by side in one run (issue 13's measure:
  * GraphQL with 64 concurrent clients reaches at least 70% of REST's rate).
  *
- * One real `dbx start --foreground` server (fresh data dir, a DEK from `dbx config`, a
- * token from `dbx token generate`, `[api]` REST and GraphQL on the one port) driven by the
- * shared load generator (load.ts): 64 workers, each appending to its own aggregate over
- * keep-alive connections.
+ * One real `dbx start --foreground` server (dbx_server.ts: fresh data dir, a DEK from `dbx
+ * config`, a token from `dbx token generate`, `[api]` REST and GraphQL on the one port,
+ * gRPC off) driven by the shared load generator (load.ts): 64 workers, each appending to
+ * its own aggregate over keep-alive connections.
  * - REST: `POST /v1/aggregates/bench/r-<n>/events` with `{"event_type", "payload"}`; 201.
  * - GraphQL: `POST /graphql` with one mutation document and the event in variables
  *   (`appendEvent(input: $input) { … }`, the usual client), 200 without errors.
@@ -17,22 +17,13 @@
  * [--selection full]`. For the bench runner it also exports `graphqlSuites` (one target,
  * id "13g").
  */
-import { Buffer } from "node:buffer";
-import { PAYLOAD, randomDek } from "./engine_bench.ts";
-import {
-  type BenchContext,
-  DENO_CONFIG,
-  fmtMs,
-  fmtRate,
-  fmtRatio,
-  here,
-  type Suite,
-} from "./harness.ts";
+import { type DbxServer as Server, startDbxServer } from "./dbx_server.ts";
+import { PAYLOAD } from "./engine_bench.ts";
+import { type BenchContext, fmtMs, fmtRate, fmtRatio, type Suite } from "./harness.ts";
 import { combine, type LoadResult, type Operation, runLoad } from "./load.ts";
 
 const WORKERS = 64;
 const THRESHOLD = 0.7;
-const MAIN_TS = here("../../main.ts");
 
 /** What the GraphQL clients ask for back. */
 const SELECTIONS = {
@@ -47,120 +38,6 @@ function sizes(quick: boolean) {
   return quick
     ? { rounds: 3, roundMs: 700, warmupMs: 400 }
     : { rounds: 4, roundMs: 2500, warmupMs: 1500 };
-}
-
-interface Server {
-  baseUrl: string;
-  token: string;
-  stop(): Promise<void>;
-}
-
-async function dbx(args: string[]): Promise<string> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", DENO_CONFIG, MAIN_TS, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  if (!output.success) {
-    throw new Error(`dbx ${args[0]} failed: ${decoder.decode(output.stderr).trim()}`);
-  }
-  return decoder.decode(output.stdout);
-}
-
-/** Configure a data dir (DEK, REST + GraphQL only), start the server, wait for /health. */
-async function startServer(dataDir: string, httpWorkers: string): Promise<Server> {
-  const dek = Buffer.from(randomDek()).toString("base64");
-  await dbx(["config", "--dek", dek, "--http-workers", httpWorkers, "--data-dir", dataDir]);
-  // REST and GraphQL on the port, nothing else there.
-  const configPath = `${dataDir}/config.toml`;
-  const toml = await Deno.readTextFile(configPath);
-  await Deno.writeTextFile(configPath, toml.replace(/^grpc = true$/m, "grpc = false"));
-  const token = (await dbx([
-    "token",
-    "generate",
-    "--group",
-    "bench",
-    "--user",
-    "bench",
-    "--data-dir",
-    dataDir,
-  ])).trim();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      DENO_CONFIG,
-      MAIN_TS,
-      "start",
-      "--foreground",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--data-dir",
-      dataDir,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const tail = { text: "" };
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({
-        write(chunk) {
-          tail.text = (tail.text + chunk).slice(-4000);
-        },
-      }),
-    ).catch(() => {});
-  }
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  const onUnload = () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  };
-  globalThis.addEventListener("unload", onUnload);
-  const stop = async () => {
-    globalThis.removeEventListener("unload", onUnload);
-    if (exited) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => exited || child.kill("SIGKILL"), 30_000);
-    await status;
-    clearTimeout(timer);
-  };
-  try {
-    const deadline = Date.now() + 60_000;
-    let port = 0;
-    while (port === 0) {
-      if (exited) throw new Error(`dbx start exited early: ${tail.text.trim()}`);
-      if (Date.now() > deadline) throw new Error(`dbx start did not come up: ${tail.text}`);
-      try {
-        const info = JSON.parse(await Deno.readTextFile(`${dataDir}/dbx.pid`));
-        if (info.pid === child.pid && info.port > 0) port = info.port;
-      } catch {
-        // Not written yet.
-      }
-      if (port === 0) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    const baseUrl = `http://127.0.0.1:${port}`;
-    const health = await fetch(`${baseUrl}/health`);
-    await health.body?.cancel();
-    if (!health.ok) throw new Error(`GET /health answered ${health.status}`);
-    return { baseUrl, token, stop };
-  } catch (err) {
-    await stop().catch(() => {});
-    throw err;
-  }
 }
 
 function restOp(server: Server): Operation {
@@ -228,7 +105,12 @@ export async function measureGraphqlAppend(options: {
 }): Promise<GraphqlBenchResult> {
   const log = options.log ?? ((line: string) => console.log(line));
   const size = sizes(options.quick);
-  const server = await startServer(options.dataDir, options.httpWorkers ?? "auto");
+  // REST and GraphQL on the port, nothing else there.
+  const server = await startDbxServer({
+    dataDir: options.dataDir,
+    httpWorkers: options.httpWorkers,
+    surfaces: { rest: true, graphql: true, grpc: false },
+  });
   try {
     const targets: [string, Operation][] = [
       ["REST", restOp(server)],

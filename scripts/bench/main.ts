@@ -15,6 +15,8 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { backupSuites } from "./backup_bench.ts";
 import { engineSuites } from "./engine_bench.ts";
+import { graphqlSuites } from "./graphql_append.ts";
+import { grpcSuites } from "./grpc_bench.ts";
 import {
   type BenchContext,
   fmtMs,
@@ -27,10 +29,19 @@ import {
   textTable,
 } from "./harness.ts";
 import { restSuites } from "./rest_bench.ts";
+import { socketSuites } from "./socket_append.ts";
 import { tokenSuites } from "./token_bench.ts";
 
 /** Every suite, in the order they run. */
-export const SUITES: Suite[] = [...engineSuites, ...tokenSuites, ...restSuites, ...backupSuites];
+export const SUITES: Suite[] = [
+  ...engineSuites,
+  ...tokenSuites,
+  ...restSuites,
+  ...graphqlSuites,
+  ...grpcSuites,
+  ...socketSuites,
+  ...backupSuites,
+];
 
 const RESULTS_DIR = fileURLToPath(new URL("../../.bench/", import.meta.url));
 

@@ -135,6 +135,8 @@ export interface GrpcServerOptions {
   /** Subscriptions re-check their token this often (default 200 ms in the tests). */
   recheckMs?: number;
   gracePeriodMs?: number;
+  /** What the port serves (default REST and gRPC). */
+  surfaces?: string[];
 }
 
 const LOCAL: Caller = { kind: "local", user: "grpc-test" };
@@ -166,7 +168,7 @@ export async function withGrpcServer<T>(
       config,
       hostname: "127.0.0.1",
       port: 0,
-      surfaces: ["rest", "grpc"],
+      surfaces: options.surfaces ?? ["rest", "grpc"],
       stream: { recheckMs: options.recheckMs ?? 200, heartbeatMs: 1_000 },
       gracePeriodMs: options.gracePeriodMs ?? 5_000,
     });
