@@ -1,8 +1,8 @@
 /**
  * `deno task compile [--target <target>]… [--archive] [--out <dir>] [--no-check]`: one self-contained
- * `dbx` per build target with `deno compile`, embedding what the binary needs: the RocksDB
- * native addon of that target, the worker modules (verify, HTTP, gate) and any asset folders
- * present (proto files, playground assets).
+ * `dbx` per build target with `deno compile`, embedding what the binary needs at run time:
+ * the RocksDB native addon of that target, every module loaded by URL (the workers), the
+ * `.proto` files gRPC loads and the GraphQL playground's package files.
  *
  * Without --target it builds every release target. With --archive it also writes the
  * release archives (dbx-<target>.tar.gz, or .zip for Windows) and their SHA256SUMS.
@@ -13,18 +13,19 @@
  * DENORT_BIN (Deno's own variable) points it at a runtime already on disk.
  */
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, realpathSync } from "node:fs";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { zipSync } from "fflate";
+import { PLAYGROUND_FILES } from "../src/graphql/playground.ts";
 import { tarEnd, tarMember } from "../src/maintenance/tar.ts";
 import { assetName, CHECKSUMS_ASSET, TARGETS } from "../src/upgrade/releases.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /** Where `node-gyp-build` finds the RocksDB addon of each target inside node_modules. */
-const ADDONS: Record<string, string> = {
+export const ADDONS: Record<string, string> = {
   "x86_64-unknown-linux-gnu": "node_modules/rocksdb/prebuilds/linux-x64",
   // The npm package has no prebuild for linux arm64: release.yml builds it from source on an
   // arm64 runner (node-gyp), into build/Release, which node-gyp-build looks at first.
@@ -34,14 +35,88 @@ const ADDONS: Record<string, string> = {
   "x86_64-pc-windows-msvc": "node_modules/rocksdb/prebuilds/win32-x64",
 };
 
-/** Modules loaded by URL at run time (workers): deno compile must be told about them. */
-const WORKERS = [
+/**
+ * Every module loaded by URL at run time (`new Worker(new URL(…))`, or a URL handed to one):
+ * deno compile only embeds the static import graph, so each must be named here.
+ * tests/install/compile.test.ts fails when a module referenced by URL in src/ is missing.
+ */
+export const WORKERS = [
   "src/engine/verify_worker.ts",
   "src/server/http_worker.ts",
   "src/server/gate_worker.ts",
-];
-/** Asset folders embedded when they exist. */
-const ASSET_DIRS = ["proto", "src/graphql/assets", "src/graphql/playground"];
+  "src/grpc/worker.ts",
+  "src/socket/worker.ts",
+  "src/config/argon2_worker.ts",
+  // The control socket runs `dbx --remote` commands in this worker (src/cli/commands/server.ts).
+  "src/cli/remote_runner.ts",
+] as const;
+
+/**
+ * Files read at run time: the gRPC service definitions (src/grpc/proto.ts loads `proto/`
+ * next to the sources, which is where they sit in the binary's embedded file system too)
+ * and the playground's package files (src/graphql/playground.ts). hash-wasm needs nothing:
+ * its WebAssembly is inlined in its JavaScript.
+ */
+export const ASSETS = ["proto", ...PLAYGROUND_FILES] as const;
+
+/**
+ * npm packages only the tests and benches use (deno.json lists them with the rest): left
+ * out of the binary, as are the RocksDB addons of other targets and the addon's C++ sources.
+ * tests/install/compile.test.ts checks that nothing in src/ imports them.
+ */
+export const DEV_ONLY_PACKAGES = [
+  "@bufbuild/buf",
+  "playwright-core",
+  "eventdbxjs-linux-x64-gnu",
+  "json-patch-test-suite",
+  "yaml",
+  "web-tree-sitter",
+  "tree-sitter-powershell",
+] as const;
+
+/**
+ * The `--include` paths for `target` (relative to the project root).
+ *
+ * @example
+ * ```ts
+ * compileIncludes("x86_64-unknown-linux-gnu")[0]; // "node_modules/rocksdb/prebuilds/linux-x64"
+ * ```
+ */
+export function compileIncludes(target: string): string[] {
+  return [ADDONS[target], ...WORKERS, ...ASSETS];
+}
+
+/**
+ * The `--exclude` paths for `target` that exist here, relative to the project root with
+ * symlinks resolved (node_modules/x links into node_modules/.deno).
+ *
+ * @example
+ * ```ts
+ * compileExcludes("x86_64-pc-windows-msvc"); // [".../prebuilds/linux-x64", …]
+ * ```
+ */
+export function compileExcludes(target: string): string[] {
+  const paths: string[] = [];
+  const addon = ADDONS[target];
+  for (const other of new Set(Object.values(ADDONS))) {
+    if (other !== addon) paths.push(other);
+  }
+  paths.push("node_modules/rocksdb/deps", "node_modules/rocksdb/build/Release/obj.target");
+  for (const name of DEV_ONLY_PACKAGES) paths.push(`node_modules/${name}`);
+  // @bufbuild/buf's platform binary is a package of its own (~90 MB), reached through a link
+  // in @bufbuild/buf's folder: deno compile leaves it out only when named by its own path.
+  const store = join(ROOT, "node_modules/.deno");
+  if (existsSync(store)) {
+    for (const entry of readdirSync(store)) {
+      const scope = `node_modules/.deno/${entry}/node_modules/@bufbuild`;
+      if (!entry.startsWith("@bufbuild+buf-") || !existsSync(join(ROOT, scope))) continue;
+      for (const name of readdirSync(join(ROOT, scope))) paths.push(`${scope}/${name}`);
+    }
+  }
+  const root = realpathSync(ROOT);
+  return paths.filter((p) => existsSync(join(ROOT, p)))
+    .map((p) => relative(root, realpathSync(join(ROOT, p))));
+}
 
 interface Options {
   targets: string[];
@@ -101,13 +176,20 @@ async function compileTarget(target: string, out: string, noCheck: boolean): Pro
   const dir = join(out, target);
   await Deno.mkdir(dir, { recursive: true });
   const exe = join(dir, target.includes("windows") ? "dbx.exe" : "dbx");
-  const includes = [addon, ...WORKERS, ...ASSET_DIRS.filter((d) => existsSync(join(ROOT, d)))];
+  const includes = compileIncludes(target);
+  const missing = includes.filter((path) => !existsSync(join(ROOT, path)));
+  if (missing.length > 0) {
+    throw new Error(
+      `missing ${missing.join(", ")}: the binary needs them (run \`deno install\` first)`,
+    );
+  }
   const args = [
     "compile",
     "-A",
     "--quiet",
     ...(noCheck ? ["--no-check"] : []),
     ...includes.flatMap((path) => ["--include", path]),
+    ...compileExcludes(target).flatMap((path) => ["--exclude", path]),
     "--target",
     target,
     "--output",

@@ -26,9 +26,10 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
+# A terminating error, not `exit`: run as `irm … | iex`, exit would close the user's shell.
+# Run as a file (pwsh -File install.ps1), an uncaught error exits with status 1.
 function Stop-Install([string]$Message) {
-    Write-Error "install.ps1: error: $Message" -ErrorAction Continue
-    exit 1
+    throw "install.ps1: error: $Message"
 }
 
 # The platform, as the release names its archives.

@@ -101,3 +101,130 @@ Deno.test("deno task compile refuses a target it has no RocksDB addon for, namin
     );
   });
 });
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Every .ts file under `dir` (relative to the project root, with forward slashes). */
+async function sourceFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(join(ROOT, dir))) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) files.push(...await sourceFiles(path));
+    else if (entry.name.endsWith(".ts")) files.push(path);
+  }
+  return files;
+}
+
+/** `target` (relative to the file `from`), as a path relative to the project root. */
+function resolveFrom(from: string, target: string): string {
+  const url = new URL(target, new URL(from, "file:///root/"));
+  return decodeURIComponent(url.pathname.slice("/root/".length));
+}
+
+Deno.test("deno task compile embeds every module src/ loads by URL and every file it reads", async () => {
+  const { compileIncludes, WORKERS, ASSETS } = await import("../../scripts/compile.ts");
+  const { PLAYGROUND_FILES } = await import("../../src/graphql/playground.ts");
+  const { API_PROTO, HEALTH_PROTO } = await import("../../src/grpc/proto.ts");
+  const includes = compileIncludes("x86_64-unknown-linux-gnu");
+  const byUrl = new Set<string>();
+  const workerSites: string[] = [];
+  const problems: string[] = [];
+  for (const file of [...await sourceFiles("src"), "main.ts"]) {
+    const text = await Deno.readTextFile(join(ROOT, file));
+    // A URL built from a literal next to the module: a worker's main module, a module handed
+    // to a worker, or a folder/file read at run time.
+    for (const m of text.matchAll(/new URL\(\s*["'`]([^"'`]+)["'`],\s*import\.meta\.url\s*\)/g)) {
+      const target = resolveFrom(file, m[1]);
+      if (/\.[mc]?[jt]s$/.test(target)) byUrl.add(target);
+      else if (
+        target !== "" && !ASSETS.some((a: string) => target === a || target.startsWith(`${a}/`))
+      ) problems.push(`${file} reads ${target} at run time, which compile.ts does not embed`);
+    }
+    for (const m of text.matchAll(/import\.meta\.resolve\(\s*["'`]([^"'`]+)["'`]/g)) {
+      byUrl.add(resolveFrom(file, m[1]));
+    }
+    for (const m of text.matchAll(/new Worker\(\s*([^,)]+)/g)) {
+      workerSites.push(`${file}: ${m[1].trim()}`);
+      const direct = /^new URL\(\s*["'`]([^"'`]+)["'`]/.exec(m[1].trim());
+      if (direct) byUrl.add(resolveFrom(file, direct[1]));
+    }
+    // deno compile sees `import("./x.ts")` but not an import of a computed specifier.
+    for (const m of text.matchAll(/(?<![\w.])import\(\s*([^\s"'`)])/g)) {
+      problems.push(`${file} imports a computed specifier (${m[1]}…): compile cannot see it`);
+    }
+  }
+  assert(workerSites.length >= 7, `the scan finds the workers: ${workerSites.join("; ")}`);
+  for (const module of byUrl) {
+    if (!includes.includes(module)) {
+      problems.push(`${module} is loaded by URL at run time but missing from WORKERS`);
+    }
+  }
+  for (const module of WORKERS) {
+    if (!byUrl.has(module)) problems.push(`WORKERS names ${module}, which nothing loads by URL`);
+  }
+  for (const path of includes) {
+    try {
+      await Deno.stat(join(ROOT, path));
+    } catch {
+      problems.push(`compile.ts includes ${path}, which does not exist`);
+    }
+  }
+  for (const file of PLAYGROUND_FILES) {
+    if (!includes.includes(file)) problems.push(`playground file ${file} not embedded`);
+  }
+  for (const proto of [API_PROTO, HEALTH_PROTO, "control.capnp"]) {
+    await Deno.stat(join(ROOT, "proto", proto));
+  }
+  assert(includes.includes("proto"), "the proto folder is embedded");
+  assertEquals(problems, []);
+  // The ones named in the issue, so that the scan itself cannot silently find nothing.
+  for (
+    const module of [
+      "src/grpc/worker.ts",
+      "src/socket/worker.ts",
+      "src/config/argon2_worker.ts",
+      "src/cli/remote_runner.ts",
+      "src/engine/verify_worker.ts",
+      "src/server/http_worker.ts",
+      "src/server/gate_worker.ts",
+    ]
+  ) assert(byUrl.has(module), `${module} found by the scan`);
+});
+
+Deno.test("the packages deno task compile leaves out are used by no module of dbx", async () => {
+  const { ADDONS, compileExcludes, DEV_ONLY_PACKAGES } = await import("../../scripts/compile.ts");
+  const config = JSON.parse(await Deno.readTextFile(CONFIG)) as { imports: Record<string, string> };
+  const problems: string[] = [];
+  for (const file of [...await sourceFiles("src"), "main.ts"]) {
+    const text = await Deno.readTextFile(join(ROOT, file));
+    const specifiers = [
+      ...text.matchAll(/(?:from|import)\s*\(?\s*["']([^"']+)["']/g),
+    ].map((m) => m[1]);
+    for (const specifier of specifiers) {
+      for (const name of DEV_ONLY_PACKAGES) {
+        const mapped = config.imports[name] ?? `npm:${name}`;
+        const bare = specifier.replace(/^npm:/, "").replace(/@\d[^/]*/, "");
+        if (
+          specifier === name || specifier.startsWith(`${name}/`) ||
+          specifier.startsWith(mapped) || bare === name || bare.startsWith(`${name}/`)
+        ) problems.push(`${file} imports ${specifier}, which compile.ts leaves out`);
+      }
+    }
+  }
+  assertEquals(problems, []);
+  // Never the addon of the target being built.
+  const root = await Deno.realPath(ROOT);
+  for (const [target, addon] of Object.entries(ADDONS)) {
+    const excludes = compileExcludes(target);
+    let real: string;
+    try {
+      real = (await Deno.realPath(join(ROOT, addon))).slice(root.length + 1);
+    } catch {
+      continue; // not on this machine (linux arm64 is built on its runner)
+    }
+    assert(
+      !excludes.some((e: string) => real === e || real.startsWith(`${e}/`)),
+      `${target}: ${excludes}`,
+    );
+  }
+});

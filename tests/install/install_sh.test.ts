@@ -4,11 +4,14 @@
  * dbx and the eventdbx link and says how to reach them on PATH; a pinned version replaces
  * it; an unknown platform (a fake `uname` first on PATH), a platform the release has no
  * archive for, and a checksum mismatch are refused with nothing installed. The script passes
- * shellcheck. scripts/install.ps1 has no linter here (see the README); it is checked for
- * the same steps as install.sh.
+ * shellcheck. scripts/install.ps1 cannot run here (no PowerShell in Debian, and
+ * PSScriptAnalyzer needs it): it is parsed with tree-sitter's PowerShell grammar (npm
+ * `tree-sitter-powershell`, its WebAssembly build) and checked for the same steps as
+ * install.sh.
  */
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import { Language, type Node, Parser } from "web-tree-sitter";
 import { assert, assertEquals } from "../_helpers/assert.ts";
 import { runWithin } from "../_helpers/deadline.ts";
 import { ensureTool } from "../_helpers/system.ts";
@@ -201,18 +204,43 @@ Deno.test("install.ps1 takes the same steps as install.sh", async () => {
   ) {
     assert(text.includes(step), `install.ps1 lacks ${step}`);
   }
-  // Balanced braces and parentheses outside strings and comments: a cheap syntax sanity check.
-  let depth = 0;
-  let parens = 0;
-  for (const line of text.split("\n")) {
-    const code = line.replace(/#.*$/, "").replace(/'[^']*'/g, "''").replace(/"([^"`]|`.)*"/g, '""');
-    for (const c of code) {
-      if (c === "{") depth++;
-      if (c === "}") depth--;
-      if (c === "(") parens++;
-      if (c === ")") parens--;
-      assert(depth >= 0 && parens >= 0, `unbalanced at: ${line}`);
-    }
+});
+
+const POWERSHELL_GRAMMAR = fileURLToPath(
+  new URL("../../node_modules/tree-sitter-powershell/tree-sitter-powershell.wasm", import.meta.url),
+);
+
+/** Every syntax error tree-sitter's PowerShell grammar finds in `source`. */
+async function powershellSyntaxErrors(source: string): Promise<string[]> {
+  await Parser.init();
+  const parser = new Parser();
+  try {
+    parser.setLanguage(await Language.load(POWERSHELL_GRAMMAR));
+    const tree = parser.parse(source);
+    assert(tree, "the parser returns a tree");
+    const errors: string[] = [];
+    const walk = (node: Node) => {
+      if (node.isError || node.isMissing) {
+        const at = `${node.startPosition.row + 1}:${node.startPosition.column + 1}`;
+        errors.push(`${node.isMissing ? "missing " : ""}${node.type} at ${at}: ${node.text}`);
+      }
+      for (const child of node.children) if (child) walk(child);
+    };
+    walk(tree.rootNode);
+    tree.delete();
+    return errors;
+  } finally {
+    parser.delete();
   }
-  assertEquals([depth, parens], [0, 0]);
+}
+
+Deno.test("install.ps1 parses as PowerShell (tree-sitter), and a broken copy does not", async () => {
+  const text = await Deno.readTextFile(PS1);
+  assertEquals(await powershellSyntaxErrors(text), []);
+  // The check can fail: an unclosed condition and an unclosed block are both reported.
+  const broken = text.replace("if (-not $isWin) {", "if (-not $isWin {");
+  assert(broken !== text);
+  assert((await powershellSyntaxErrors(broken)).length > 0, "a broken condition is found");
+  const unclosed = text.replace(/\}\s*$/, "");
+  assert((await powershellSyntaxErrors(unclosed)).length > 0, "a missing brace is found");
 });
