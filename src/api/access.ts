@@ -11,7 +11,8 @@
  *   is remembered for a minute (by digest, never the key itself). A key that matched an
  *   earlier version's scrypt hash is handed to `upgradeMasterKey` once, to store it as
  *   Argon2id.
- * - A replication peer must hold a pinned key; it may read aggregates and schemas.
+ * - A replication peer must hold a pinned key; it may read aggregates, import events and read
+ *   and write schemas (replication, `push --schema`), nothing else.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import {
@@ -61,7 +62,10 @@ const ADMIN_SCOPE: Scope = {
   actions: ["token.manage", "schema.read", "schema.write", "remote.manage", "plugin.manage"],
   resources: ["*"],
 };
-const PEER_SCOPE: Scope = { actions: ["aggregate.read", "schema.read"], resources: ["*"] };
+const PEER_SCOPE: Scope = {
+  actions: ["aggregate.read", "aggregate.import", "schema.read", "schema.write"],
+  resources: ["*"],
+};
 /** Any resource: only used to learn whether a scope grants an action at all. */
 const SOME_RESOURCE = aggregateResource("", "");
 const ADMIN_CACHE_MS = 60_000;

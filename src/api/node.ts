@@ -12,6 +12,7 @@ import { type Config, dekBytes } from "../config/mod.ts";
 import { Engine, storePath } from "../engine/engine.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES, type InputLimits } from "../engine/input.ts";
 import { DbxError, isDbxError } from "../errors.ts";
+import { RemoteStore } from "../remotes/store.ts";
 import { SchemaStore } from "../schema/store.ts";
 import { createValidator } from "../schema/validator.ts";
 import { StagingArea } from "../staging/staged_events.ts";
@@ -84,8 +85,9 @@ export class Node {
       tokens: () => this.#tokens ?? this.tokens(),
       masterKeyHash: () => this.config.admin.master_key_hash,
       upgradeMasterKey: options.upgradeMasterKey,
-      // Remotes arrive with replication; until one can be pinned, no peer is.
-      pinnedPeers: () => Promise.resolve([]),
+      // The keys of the configured remotes are the pinned replication peers.
+      pinnedPeers: async () =>
+        (await new RemoteStore(options.dataDir).list()).map((r) => r.public_key),
     });
   }
 

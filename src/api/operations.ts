@@ -17,6 +17,7 @@ import type { ConsistencyProofJson, InclusionProofJson } from "../integrity/proo
 import type { AggregateSchema, SchemaAlteration } from "../schema/types.ts";
 import type { StagedEvent } from "../staging/staged_events.ts";
 import type { Remote } from "../remotes/remote.ts";
+import type { ImportedEvent } from "../engine/import.ts";
 import type { Plugin, PluginSettings } from "../plugins/plugin.ts";
 
 export type {
@@ -35,6 +36,7 @@ export { ACTIONS, MAX_EXPIRATION_SECONDS } from "../auth/authority.ts";
 export type { AggregateSchema, SchemaAlteration } from "../schema/types.ts";
 export type { StagedEvent } from "../staging/staged_events.ts";
 export type { Remote } from "../remotes/remote.ts";
+export type { ImportedEvent } from "../engine/import.ts";
 export type { Plugin, PluginKind, PluginSettings } from "../plugins/plugin.ts";
 // The vocabulary of remotes and plugins, for surfaces' help texts.
 export { DEFAULT_REMOTE_PORT } from "../remotes/remote.ts";
@@ -50,6 +52,18 @@ export interface RemoteInput {
   endpoint?: string;
   host?: string;
   port?: number;
+}
+
+/** One aggregate's events to import, as the node that committed them lists them. */
+export interface ImportInput extends AggregateRef {
+  events: ImportedEvent[];
+}
+
+/** What an import wrote: how many events, and the aggregate's head after it. */
+export interface ImportResult extends AggregateRef {
+  imported: number;
+  version: number;
+  merkle_root: string;
 }
 
 /** A plugin instance to configure: its kind's settings; `enabled` defaults to true. */
@@ -242,6 +256,9 @@ export interface Operations {
   getRemote: { input: { name: string }; result: Remote };
   upsertRemote: { input: RemoteInput; result: { remote: Remote; created: boolean } };
   removeRemote: { input: { name: string }; result: { name: string; removed: boolean } };
+
+  /** Replication: one aggregate's events as another node committed them (fast-forward). */
+  importEvents: { input: ImportInput; result: ImportResult };
 
   listPlugins: { input: Record<string, never>; result: Plugin[] };
   getPlugin: { input: { name: string }; result: Plugin };

@@ -12,6 +12,8 @@ export const ACTIONS = [
   "aggregate.read",
   "aggregate.append",
   "aggregate.archive",
+  // Replication: import events with their original metadata (a pinned peer, or `*`).
+  "aggregate.import",
   "schema.read",
   "schema.write",
   "token.manage",

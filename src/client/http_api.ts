@@ -116,6 +116,7 @@ const ROUTES: Record<OperationName, Route> = {
   getRemote: { method: "GET", path: REMOTE },
   upsertRemote: { method: "PUT", path: REMOTE },
   removeRemote: { method: "DELETE", path: REMOTE },
+  importEvents: { method: "POST", path: [...AGGREGATE, "import"] },
   listPlugins: { method: "GET", path: ["v1", "plugins"] },
   getPlugin: { method: "GET", path: PLUGIN },
   upsertPlugin: { method: "PUT", path: PLUGIN },

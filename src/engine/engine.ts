@@ -48,6 +48,7 @@ import {
   snapshotRange,
 } from "./keys.ts";
 import { decideAppend } from "./decide.ts";
+import { checkImportBatch } from "./import.ts";
 import { validateName, validateNote } from "./names.ts";
 import { headState } from "./head_state.ts";
 import {
@@ -231,6 +232,24 @@ export class Engine {
         throw new DbxError("invalid_input", "a batch needs at least one event");
       }
       return this.#requireWriter().append(inputs, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Import events of one aggregate as another node committed them (replication), all or
+   * nothing: the writer recomputes every version, hash and Merkle root on top of this
+   * node's head and refuses the batch when one differs from the claimed one (`import.ts`).
+   */
+  importEvents(
+    aggregateType: string,
+    aggregateId: string,
+    events: readonly unknown[],
+  ): Promise<AppendOutcome> {
+    try {
+      const inputs = checkImportBatch(aggregateType, aggregateId, events, this.#limits);
+      return this.#requireWriter().append(inputs, {});
     } catch (err) {
       return Promise.reject(err);
     }

@@ -54,6 +54,7 @@ import {
   readU64,
 } from "./keys.ts";
 import { type ControlOp, decideAppend, decideCharge, decideControl } from "./decide.ts";
+import { type CheckedImport, checkImported, decideImport, importOrigin } from "./import.ts";
 import type { CheckedAppendInput, InputLimits } from "./input.ts";
 import { foldPayload } from "./state.ts";
 import type { AppendOptions, EventRecord, EventValidator } from "./types.ts";
@@ -608,7 +609,11 @@ export class Writer {
       const earlier = idKey === undefined
         ? undefined
         : eventIds.get(idKey) ?? round.eventIds.get(idKey) ?? fetched.eventIds.get(idKey);
-      const decision = decideAppend(head, input, earlier, this.#o.validator, this.#o.limits);
+      // An imported event (import.ts) is decided on its own rules and keeps its metadata.
+      const origin = importOrigin(input);
+      const decision = origin
+        ? decideImport(head, input as CheckedImport, this.#o.limits)
+        : decideAppend(head, input, earlier, this.#o.validator, this.#o.limits);
       if (decision.kind === "replay") {
         results.push(decision.record);
         continue;
@@ -620,12 +625,12 @@ export class Writer {
       const payload = JSON.parse(payloadJson) as Record<string, unknown>;
       position += 1;
       const issuedBy = options.issued_by;
-      const metadata: EventRecord["metadata"] = {
+      const metadata: EventRecord["metadata"] = origin ? { ...origin.metadata } : {
         event_id: input.event_id ?? crypto.randomUUID(),
         created_at: now,
         issued_by: issuedBy ? { group: issuedBy.group, user: issuedBy.user } : null,
       };
-      if (input.note !== undefined) metadata.note = input.note;
+      if (!origin && input.note !== undefined) metadata.note = input.note;
       const partial = {
         aggregate_type: type,
         aggregate_id: id,
@@ -638,6 +643,7 @@ export class Writer {
       const hash = hashWithPayload(partial, payloadJson);
       const frontier = appendLeaf(head.frontier, leafHash(hashBytes(hash)));
       const root = toHex(frontierRoot(frontier));
+      if (origin) checkImported(`${type}/${id}`, origin, hash, root);
       const record: EventRecord = deepFreeze({ ...partial, hash, merkle_root: root, position });
 
       const eKey = partKeys.event(head.part, version);
@@ -647,14 +653,16 @@ export class Writer {
         value: encodeEvent(record, eKey, this.#o.dek, payloadJson, this.#slab),
       });
       parts.push(eKey.subarray(1));
-      // Only ids the caller chose can be retried, so only those are indexed.
-      if (idKey !== undefined) {
+      // Only ids the caller chose can be retried, so only those are indexed; an imported
+      // event's id is indexed too (its origin may have been chosen), without a lookup first.
+      const indexed = idKey ?? (origin ? eventIdKey(key, metadata.event_id) : undefined);
+      if (indexed !== undefined) {
         ops.push({
           type: "put",
           key: partKeys.idempotency(head.part, metadata.event_id),
           value: encodeU64(version),
         });
-        eventIds.set(idKey, record);
+        eventIds.set(indexed, record);
       }
       const state = foldPayload(head.state, payload);
       const every = threshold?.(type);
@@ -666,6 +674,7 @@ export class Writer {
           value: sealJson({ state, created_at: now, comment: "automatic" }, sKey, this.#o.dek),
         });
       }
+      const at = origin ? metadata.created_at : now;
       heads.set(key, {
         ...head,
         exists: true,
@@ -673,8 +682,8 @@ export class Writer {
         frontier,
         root,
         state,
-        created_at: head.created_at || now,
-        updated_at: now,
+        created_at: head.created_at || at,
+        updated_at: at,
       });
       records.push(record);
       results.push(record);

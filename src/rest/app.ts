@@ -25,6 +25,7 @@ import { registerStreamRoutes } from "./routes/stream.ts";
 import { registerPluginRoutes } from "./routes/plugins.ts";
 import { registerQueryRoutes } from "./routes/queries.ts";
 import { registerRemoteRoutes } from "./routes/remotes.ts";
+import { registerReplicationRoutes } from "./routes/replication.ts";
 import { registerTokenRoutes } from "./routes/tokens.ts";
 import { registerVerifyRoutes } from "./routes/verify.ts";
 
@@ -99,6 +100,7 @@ export function createRestApp(options: RestOptions): Hono<AppEnv> {
   registerTokenRoutes(app, deps);
   registerVerifyRoutes(app, deps);
   registerRemoteRoutes(app, deps);
+  registerReplicationRoutes(app, deps);
   registerPluginRoutes(app, deps);
 
   app.onError(async (err, c) => {

@@ -595,6 +595,33 @@ const PATHS: Record<string, Record<string, Json>> = {
       errors: [400, 404],
     }),
   },
+  "/v1/aggregates/{aggregate_type}/{aggregate_id}/import": {
+    post: operation({
+      summary: "Import replicated events (fast-forward only)",
+      tag: "events",
+      scope: "aggregate.import on the aggregate",
+      description: "The events as the node that committed them lists them, the next versions " +
+        "of this aggregate. Every version, hash and Merkle root is recomputed here; one that " +
+        "differs refuses the whole batch (409 diverged, 400 tampered) and writes nothing.",
+      params: AGGREGATE,
+      body: {
+        type: "object",
+        required: ["events"],
+        properties: { events: arrayOf(ref("EventRecord")) },
+      },
+      ok: {
+        type: "object",
+        properties: {
+          aggregate_type: str(),
+          aggregate_id: str(),
+          imported: int("events written"),
+          version: int("the aggregate's version after the import"),
+          merkle_root: str(),
+        },
+      },
+      errors: [400, 409, 413],
+    }),
+  },
   "/v1/verify/positions": {
     get: operation({
       summary: "Check one page of the global position index",

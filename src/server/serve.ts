@@ -184,10 +184,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     own.push(
       await startSocket(
         api,
-        socketSettings(config, listenerLimits(config), {
-          anyPort: options.port === 0,
-          commandWorkerUrl: options.remoteCommands,
-        }),
+        {
+          ...socketSettings(config, listenerLimits(config), {
+            anyPort: options.port === 0,
+            commandWorkerUrl: options.remoteCommands,
+          }),
+          // Replication peers share the socket's port (src/replication/).
+          replication: { dataDir },
+        },
       ),
     );
     if (surfaces.has("grpc")) {

@@ -34,6 +34,7 @@ import {
 } from "../control_protocol/stream.ts";
 import { DbxError, isDbxError } from "../errors.ts";
 import type { Dispatch } from "./dispatch.ts";
+import type { ReplicationHook } from "../replication/server.ts";
 import { controlError } from "./errors.ts";
 import type { TransportConn } from "./transport.ts";
 
@@ -49,6 +50,8 @@ export interface ConnectionOptions {
   allowPlaintext: boolean;
   /** Largest frame, either way (a Noise message is at most 65,535 bytes whatever this says). */
   maxFrameBytes: number;
+  /** Replication hook (src/replication/): connections opening with its hello are its own. */
+  replication?: ReplicationHook;
 }
 
 /** A connection's state, as the listener's sweep sees it. */
@@ -117,6 +120,11 @@ export async function serveConnection(
     await write(encodeHelloResponse({ accepted: false, message, noNoise: false })).catch(() => {});
   };
   try {
+    // Replication hook: a replication peer's first bytes are never a control hello's.
+    const peers = options.replication;
+    if (peers && await c.reader.fill(peers.startBytes) && peers.claims(c.reader.peek())) {
+      return await peers.serve(c, clock);
+    }
     // 1. The hello.
     let hello: HelloData;
     try {

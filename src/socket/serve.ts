@@ -8,6 +8,7 @@ import { tokenCaller } from "../api/caller.ts";
 import { MAX_NOISE_MESSAGE } from "../control_protocol/noise.ts";
 import { createCommandRunner } from "./commands.ts";
 import { createDispatch } from "./dispatch.ts";
+import { createReplicationHook, type ReplicationSettings } from "../replication/server.ts";
 import { openSocketServer, type SocketLimits, type SocketServer } from "./server.ts";
 
 /** Largest frame unless `[socket] max_frame_bytes` says otherwise (what upstream allows). */
@@ -25,6 +26,8 @@ export interface SocketSettings {
   commandWorkerUrl?: string;
   /** Longest a remote command may run. */
   commandTimeoutMs?: number;
+  /** Replication peers on this port (src/replication/); absent: none are served. */
+  replication?: ReplicationSettings;
 }
 
 /**
@@ -60,6 +63,7 @@ export function serveSocket(api: Api, settings: SocketSettings): Promise<SocketS
     allowPlaintext: settings.allowPlaintext,
     maxFrameBytes: settings.maxFrameBytes,
     dispatch: createDispatch({ api, maxAnswerBytes, runCommand }),
+    replication: settings.replication && createReplicationHook(api, settings.replication),
     authenticate: async (token) => {
       await api.call(tokenCaller(token), "describeCaller", {});
     },

@@ -11,6 +11,7 @@ import { eventOperations } from "./events.ts";
 import { pluginOperations } from "./plugins.ts";
 import { queryOperations } from "./queries.ts";
 import { remoteOperations } from "./remotes.ts";
+import { replicationOperations } from "./replication.ts";
 import { schemaOperations } from "./schemas.ts";
 import type { Operations } from "./spec.ts";
 import { stagingOperations } from "./staging.ts";
@@ -35,5 +36,6 @@ export const CATALOGUE: Operations<OperationName> = {
   ...tokenOperations,
   ...verifyOperations,
   ...remoteOperations,
+  ...replicationOperations,
   ...pluginOperations,
 };

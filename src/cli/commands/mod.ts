@@ -8,6 +8,8 @@ import { registerVerify } from "./verify.ts";
 import { registerBackup } from "./backup.ts";
 import { registerRestore } from "./restore.ts";
 import { registerUpgrade } from "./upgrade.ts";
+import { registerRemote } from "./remote.ts";
+import { registerReplication } from "./replicate.ts";
 
 /** Each command group registers itself here. */
 export function registerCommands(program: Command): void {
@@ -21,4 +23,6 @@ export function registerCommands(program: Command): void {
   registerBackup(program);
   registerRestore(program);
   registerUpgrade(program);
+  registerRemote(program);
+  registerReplication(program);
 }
