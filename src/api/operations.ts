@@ -19,6 +19,7 @@ import type { StagedEvent } from "../staging/staged_events.ts";
 import type { Remote } from "../remotes/remote.ts";
 import type { ImportedEvent } from "../engine/import.ts";
 import type { Plugin, PluginSettings } from "../plugins/plugin.ts";
+import type { PluginCheck, QueueReport } from "../plugins/delivery/manage.ts";
 
 export type {
   AggregateRecord,
@@ -38,6 +39,12 @@ export type { StagedEvent } from "../staging/staged_events.ts";
 export type { Remote } from "../remotes/remote.ts";
 export type { ImportedEvent } from "../engine/import.ts";
 export type { Plugin, PluginKind, PluginSettings } from "../plugins/plugin.ts";
+export type {
+  PluginCheck,
+  PluginQueueStatus,
+  QueueEntryView,
+  QueueReport,
+} from "../plugins/delivery/manage.ts";
 // The vocabulary of remotes and plugins, for surfaces' help texts.
 export { DEFAULT_REMOTE_PORT } from "../remotes/remote.ts";
 export { LOG_LEVELS, PLUGIN_KINDS } from "../plugins/plugin.ts";
@@ -265,8 +272,31 @@ export interface Operations {
   upsertPlugin: { input: PluginInput; result: { plugin: Plugin; created: boolean } };
   /** Refused (conflict) while the plugin is enabled. */
   removePlugin: { input: { name: string }; result: { name: string; removed: boolean } };
-  enablePlugin: { input: { name: string }; result: Plugin };
+  /** With `check`, refused (unavailable) when the plugin's target is not reachable. */
+  enablePlugin: { input: { name: string; check?: boolean }; result: Plugin };
   disablePlugin: { input: { name: string }; result: Plugin };
+  /** Delivery status per plugin and queue entries (pending and dead events). */
+  pluginQueue: {
+    input: { name?: string; status?: "pending" | "dead"; event_id?: string; take?: number };
+    result: QueueReport;
+  };
+  /** Make queued events (dead ones too) due now with a fresh count of attempts. */
+  retryPluginQueue: {
+    input: { name?: string; event_id?: string };
+    result: { retried: number };
+  };
+  /** Remove dead events from the queue. */
+  clearPluginQueue: {
+    input: { name?: string; event_id?: string };
+    result: { cleared: number };
+  };
+  /** Queue the stored events of an aggregate (or of a type) for one plugin again. */
+  replayPlugin: {
+    input: { name: string; aggregate_type: string; aggregate_id?: string };
+    result: { name: string; queued: number };
+  };
+  /** Check the targets of one plugin, or of every enabled plugin. */
+  testPlugins: { input: { name?: string }; result: PluginCheck[] };
 }
 
 /** The name of an operation. */

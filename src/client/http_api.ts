@@ -123,6 +123,11 @@ const ROUTES: Record<OperationName, Route> = {
   removePlugin: { method: "DELETE", path: PLUGIN },
   enablePlugin: { method: "POST", path: [...PLUGIN, "enable"] },
   disablePlugin: { method: "POST", path: [...PLUGIN, "disable"] },
+  pluginQueue: { method: "GET", path: ["v1", "plugin-queue"] },
+  retryPluginQueue: { method: "POST", path: ["v1", "plugin-queue", "retry"] },
+  clearPluginQueue: { method: "POST", path: ["v1", "plugin-queue", "clear"] },
+  replayPlugin: { method: "POST", path: [...PLUGIN, "replay"] },
+  testPlugins: { method: "POST", path: ["v1", "plugin-checks"] },
 };
 
 /** The request an operation's input becomes: path, query string and body. */

@@ -1092,11 +1092,15 @@ const PATHS: Record<string, Record<string, Json>> = {
   },
   "/v1/plugins/{name}/enable": {
     post: operation({
-      summary: "Enable a plugin instance",
+      summary: "Enable a plugin instance (with check: true, only once its target answers)",
       tag: "plugins",
       scope: PLUGINS,
       params: [PLUGIN_NAME],
-      body: { type: "object", additionalProperties: false },
+      body: {
+        type: "object",
+        properties: { check: { type: "boolean", description: "check connectivity first" } },
+        additionalProperties: false,
+      },
       bodyOptional: true,
       ok: ref("Plugin"),
       errors: [400, 404, 413],
@@ -1111,6 +1115,96 @@ const PATHS: Record<string, Record<string, Json>> = {
       body: { type: "object", additionalProperties: false },
       bodyOptional: true,
       ok: ref("Plugin"),
+      errors: [400, 404, 413],
+    }),
+  },
+  "/v1/plugins/{name}/replay": {
+    post: operation({
+      summary: "Queue the stored events of an aggregate (or of every aggregate of a type) " +
+        "for one plugin again",
+      tag: "plugins",
+      scope: `${PLUGINS}, and aggregate.read on each aggregate`,
+      params: [PLUGIN_NAME],
+      body: {
+        type: "object",
+        properties: { aggregate_type: str(), aggregate_id: str("absent: every aggregate") },
+        required: ["aggregate_type"],
+        additionalProperties: false,
+      },
+      ok: { type: "object", properties: { name: str(), queued: int() } },
+      errors: [400, 404, 413],
+    }),
+  },
+  "/v1/plugin-queue": {
+    get: operation({
+      summary: "Delivery status per plugin (cursor, lag, pending, dead) and queued events",
+      tag: "plugins",
+      scope: "plugin.manage (only permitted plugins are shown)",
+      params: [
+        { name: "name", in: "query", description: "one plugin", schema: { type: "string" } },
+        {
+          name: "status",
+          in: "query",
+          description: "pending or dead",
+          schema: { type: "string", enum: ["pending", "dead"] },
+        },
+        {
+          name: "event_id",
+          in: "query",
+          description: "one event",
+          schema: { type: "string", format: "uuid" },
+        },
+        queryInt("take", "entries to list (default 100, at most 1000)"),
+      ],
+      ok: {
+        type: "object",
+        properties: {
+          plugins: arrayOf({ type: "object" }),
+          entries: arrayOf({ type: "object" }),
+          truncated: { type: "boolean" },
+        },
+      },
+      errors: [400, 404],
+    }),
+  },
+  "/v1/plugin-queue/retry": {
+    post: operation({
+      summary: "Make queued events (dead ones too) due now with a fresh count of attempts",
+      tag: "plugins",
+      scope: "plugin.manage on plugin:NAME (plugin:* without a name)",
+      body: {
+        type: "object",
+        properties: { name: str(), event_id: { type: "string", format: "uuid" } },
+        additionalProperties: false,
+      },
+      ok: { type: "object", properties: { retried: int() } },
+      errors: [400, 404, 413],
+    }),
+  },
+  "/v1/plugin-queue/clear": {
+    post: operation({
+      summary: "Remove dead events from the queue",
+      tag: "plugins",
+      scope: "plugin.manage on plugin:NAME (plugin:* without a name)",
+      body: {
+        type: "object",
+        properties: { name: str(), event_id: { type: "string", format: "uuid" } },
+        additionalProperties: false,
+      },
+      ok: { type: "object", properties: { cleared: int() } },
+      errors: [400, 404, 413],
+    }),
+  },
+  "/v1/plugin-checks": {
+    post: operation({
+      summary: "Check the targets of one plugin, or of every enabled plugin",
+      tag: "plugins",
+      scope: "plugin.manage (only permitted plugins are checked)",
+      body: { type: "object", properties: { name: str() }, additionalProperties: false },
+      ok: arrayOf({
+        type: "object",
+        properties: { name: str(), kind: str(), ok: { type: "boolean" }, error: str() },
+      }),
       errors: [400, 404, 413],
     }),
   },

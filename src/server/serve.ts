@@ -13,6 +13,7 @@ import type { StreamSettings } from "../rest/deps.ts";
 import { connectionCap, type FdLimit, raiseFdLimit } from "./fd_limit.ts";
 import type { GateLimits } from "./gate.ts";
 import { serveGrpc } from "./grpc_listener.ts";
+import { startPluginDelivery } from "../plugins/delivery/listener.ts";
 import { socketSettings, startSocket } from "../socket/listener.ts";
 import { serveHttpInThread } from "./http_in_thread.ts";
 import type { HttpService } from "./http_service.ts";
@@ -206,6 +207,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         }),
       );
     }
+    // Plugin delivery reads the engine's feed, off the writer's path.
+    own.push(await startPluginDelivery(node));
     if (config.admin.enabled) {
       own.push(
         await serveAdmin({

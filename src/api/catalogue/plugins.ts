@@ -3,10 +3,20 @@
  * replace), remove (only once disabled), enable, disable. The checks of every kind's settings
  * run here, for every surface: `dbx plugin …` and `/admin/plugins` answer the same.
  */
-import { pluginResource } from "../../auth/scope.ts";
+import { aggregateResource, pluginResource } from "../../auth/scope.ts";
+import { DbxError } from "../../errors.ts";
+import { checkPlugin, queueReport, replayAggregate } from "../../plugins/delivery/manage.ts";
+import { withDeliveryState } from "../../plugins/delivery/registry.ts";
 import { checkPluginDefinition, checkPluginName } from "../../plugins/plugin.ts";
 import { PluginStore } from "../../plugins/store.ts";
-import { checkObject } from "../checks.ts";
+import {
+  checkName,
+  checkObject,
+  optionalBoolean,
+  optionalInteger,
+  optionalString,
+  requiredString,
+} from "../checks.ts";
 import type { Node } from "../node.ts";
 import type { Operations } from "./spec.ts";
 
@@ -21,6 +31,29 @@ function named(raw: unknown): { name: string } {
   return { name: checkPluginName(checkObject(raw, ["name"], "the input").name) };
 }
 
+/** `plugin:NAME`, or `plugin:*` for an operation on every plugin. */
+const manageNamed = {
+  action: "plugin.manage",
+  resources: (input: { name?: string }) => [pluginResource(input.name)],
+} as const;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The optional plugin name and event id that pick queue entries. */
+function queueSelection(raw: unknown, extra: string[] = []) {
+  const body = checkObject(raw ?? {}, ["name", "event_id", ...extra], "the input");
+  const name = body.name === undefined || body.name === null
+    ? undefined
+    : checkPluginName(body.name);
+  const eventId = optionalString(body, "event_id");
+  if (eventId !== undefined && !UUID.test(eventId)) {
+    throw new DbxError("invalid_input", "event_id must be a UUID");
+  }
+  return { body, name, event_id: eventId };
+}
+
+const MAX_QUEUE_TAKE = 1000;
+
 /** The plugin operations. */
 export const pluginOperations: Operations<
   | "listPlugins"
@@ -29,6 +62,11 @@ export const pluginOperations: Operations<
   | "removePlugin"
   | "enablePlugin"
   | "disablePlugin"
+  | "pluginQueue"
+  | "retryPluginQueue"
+  | "clearPluginQueue"
+  | "replayPlugin"
+  | "testPlugins"
 > = {
   listPlugins: {
     scope: { action: "plugin.manage", resources: "filtered" },
@@ -48,7 +86,15 @@ export const pluginOperations: Operations<
   upsertPlugin: {
     scope: manage,
     check: (raw) => checkPluginDefinition(raw),
-    run: ({ node }, input) => store(node).upsert({ ...input, enabled: input.enabled !== false }),
+    async run({ node, engine }, input) {
+      const result = await store(node).upsert({ ...input, enabled: input.enabled !== false });
+      if (result.created) {
+        // Delivery starts after what is committed now, also when no server runs yet.
+        const last = await (await engine()).lastPosition();
+        await withDeliveryState(node.dataDir, (state) => state.initCursor(input.name, last));
+      }
+      return result;
+    },
   },
 
   removePlugin: {
@@ -56,19 +102,150 @@ export const pluginOperations: Operations<
     check: named,
     async run({ node }, input) {
       await store(node).remove(input.name);
+      // Its cursor and queue go with it: a new plugin of that name starts afresh.
+      await withDeliveryState(node.dataDir, (state) => state.drop(input.name));
       return { name: input.name, removed: true };
     },
   },
 
   enablePlugin: {
     scope: manage,
-    check: named,
-    run: ({ node }, input) => store(node).setEnabled(input.name, true),
+    check: (raw) => {
+      const body = checkObject(raw, ["name", "check"], "the input");
+      const check = optionalBoolean(body, "check");
+      return check === undefined
+        ? { name: checkPluginName(body.name) }
+        : { name: checkPluginName(body.name), check };
+    },
+    async run({ node }, input) {
+      if (input.check) {
+        // As the seed says: enabling checks connectivity first, and refuses when it fails.
+        const result = await checkPlugin(await store(node).get(input.name));
+        if (!result.ok) {
+          throw new DbxError(
+            "unavailable",
+            `plugin ${JSON.stringify(input.name)} is not reachable: ${result.error}`,
+          );
+        }
+      }
+      return await store(node).setEnabled(input.name, true);
+    },
   },
 
   disablePlugin: {
     scope: manage,
     check: named,
     run: ({ node }, input) => store(node).setEnabled(input.name, false),
+  },
+
+  pluginQueue: {
+    scope: { action: "plugin.manage", resources: "filtered" },
+    check(raw) {
+      const { body, name, event_id } = queueSelection(raw, ["status", "take"]);
+      const status = optionalString(body, "status");
+      if (status !== undefined && status !== "pending" && status !== "dead") {
+        throw new DbxError("invalid_input", "status must be pending or dead");
+      }
+      const take = Math.min(optionalInteger(body, "take", 0) ?? 100, MAX_QUEUE_TAKE);
+      return { name, event_id, status: status as "pending" | "dead" | undefined, take };
+    },
+    async run({ node, who, engine }, input) {
+      const all = await store(node).list();
+      if (input.name !== undefined && !all.some((p) => p.name === input.name)) {
+        throw new DbxError("not_found", `no plugin named ${JSON.stringify(input.name)}`);
+      }
+      const plugins = all.filter((p) =>
+        (input.name === undefined || p.name === input.name) &&
+        node.access.allows(who, "plugin.manage", pluginResource(p.name))
+      );
+      const last = await (await engine()).lastPosition();
+      return await withDeliveryState(node.dataDir, (state) =>
+        queueReport(state, plugins, last, {
+          status: input.status,
+          event_id: input.event_id,
+        }, input.take ?? 100));
+    },
+  },
+
+  retryPluginQueue: {
+    scope: manageNamed,
+    check: (raw) => {
+      const { name, event_id } = queueSelection(raw);
+      return { name, event_id };
+    },
+    async run({ node }, input) {
+      if (input.name !== undefined) await store(node).get(input.name);
+      const retried = await withDeliveryState(
+        node.dataDir,
+        (state) => state.retry({ plugin: input.name, event_id: input.event_id }),
+      );
+      return { retried };
+    },
+  },
+
+  clearPluginQueue: {
+    scope: manageNamed,
+    check: (raw) => {
+      const { name, event_id } = queueSelection(raw);
+      return { name, event_id };
+    },
+    async run({ node }, input) {
+      if (input.name !== undefined) await store(node).get(input.name);
+      const cleared = await withDeliveryState(
+        node.dataDir,
+        (state) => state.clear({ plugin: input.name, event_id: input.event_id, status: "dead" }),
+      );
+      return { cleared };
+    },
+  },
+
+  replayPlugin: {
+    scope: manage,
+    check(raw) {
+      const body = checkObject(raw, ["name", "aggregate_type", "aggregate_id"], "the input");
+      const type = checkName("aggregate type", requiredString(body, "aggregate_type"));
+      const id = optionalString(body, "aggregate_id");
+      const out = { name: checkPluginName(body.name), aggregate_type: type };
+      return id === undefined ? out : { ...out, aggregate_id: checkName("aggregate id", id) };
+    },
+    async run({ node, engine, permit }, input) {
+      await store(node).get(input.name);
+      const db = await engine();
+      const queued = await withDeliveryState(node.dataDir, (state) =>
+        replayAggregate(
+          state,
+          db,
+          input.name,
+          input.aggregate_type,
+          input.aggregate_id,
+          (type, id) => permit("aggregate.read", aggregateResource(type, id)),
+        ));
+      return { name: input.name, queued };
+    },
+  },
+
+  testPlugins: {
+    scope: { action: "plugin.manage", resources: "filtered" },
+    check: (raw) => {
+      const body = checkObject(raw ?? {}, ["name"], "the input");
+      return body.name === undefined || body.name === null
+        ? {}
+        : { name: checkPluginName(body.name) };
+    },
+    async run({ node, who }, input) {
+      const all = await store(node).list();
+      if (input.name !== undefined && !all.some((p) => p.name === input.name)) {
+        throw new DbxError("not_found", `no plugin named ${JSON.stringify(input.name)}`);
+      }
+      // One plugin by name (enabled or not), else every enabled one.
+      const chosen = all.filter((p) =>
+        (input.name === undefined ? p.enabled : p.name === input.name) &&
+        node.access.allows(who, "plugin.manage", pluginResource(p.name))
+      );
+      if (input.name !== undefined && chosen.length === 0) {
+        throw new DbxError("forbidden", `the caller may not manage plugin ${input.name}`);
+      }
+      return await Promise.all(chosen.map((p) => checkPlugin(p)));
+    },
   },
 };

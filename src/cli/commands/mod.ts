@@ -8,6 +8,8 @@ import { registerVerify } from "./verify.ts";
 import { registerBackup } from "./backup.ts";
 import { registerRestore } from "./restore.ts";
 import { registerUpgrade } from "./upgrade.ts";
+import { registerPlugin } from "./plugin.ts";
+import { registerQueue } from "./queue.ts";
 import { registerRemote } from "./remote.ts";
 import { registerReplication } from "./replicate.ts";
 
@@ -23,6 +25,8 @@ export function registerCommands(program: Command): void {
   registerBackup(program);
   registerRestore(program);
   registerUpgrade(program);
+  registerPlugin(program);
+  registerQueue(program);
   registerRemote(program);
   registerReplication(program);
 }

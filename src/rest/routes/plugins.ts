@@ -3,7 +3,9 @@
  * server runs: list, show, configure (PUT: 201 when added), remove (once disabled), enable
  * and disable.
  */
+import { call } from "../../http/call.ts";
 import type { App, RouteDeps } from "../deps.ts";
+import { merge, queryInput, readBody } from "../params.ts";
 import { registerNamedRecordRoutes } from "./named_records.ts";
 
 /**
@@ -23,6 +25,23 @@ export function registerPluginRoutes(app: App, deps: RouteDeps): void {
     get: "getPlugin",
     upsert: "upsertPlugin",
     remove: "removePlugin",
-    actions: { enable: "enablePlugin", disable: "disablePlugin" },
+    actions: { enable: "enablePlugin", disable: "disablePlugin", replay: "replayPlugin" },
   });
+  // Delivery: the queue (pending and dead events), retry, clear, and connectivity checks.
+  const { api, guarded } = deps;
+  app.get(
+    "/v1/plugin-queue",
+    guarded(async (c) => c.json(await call(api, c, "pluginQueue", queryInput(c, ["take"])))),
+  );
+  const posts = [
+    ["/v1/plugin-queue/retry", "retryPluginQueue"],
+    ["/v1/plugin-queue/clear", "clearPluginQueue"],
+    ["/v1/plugin-checks", "testPlugins"],
+  ] as const;
+  for (const [path, op] of posts) {
+    app.post(
+      path,
+      guarded(async (c) => c.json(await call(api, c, op, merge(queryInput(c), readBody(c))))),
+    );
+  }
 }
