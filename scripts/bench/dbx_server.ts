@@ -23,7 +23,8 @@ export interface DbxServerOptions {
   dataDir: string;
   /** `[server] http_workers` (default "auto": on 2 CPUs, HTTP on the engine's thread). */
   httpWorkers?: string;
-  surfaces: Surfaces;
+  /** The surfaces on the port; absent: as `dbx config` wrote them. */
+  surfaces?: Surfaces;
   /** Extra `deno run` flags for the server (e.g. `--cpu-prof-dir=…` to profile it). */
   denoFlags?: string[];
 }
@@ -35,6 +36,8 @@ export interface DbxServer {
   /** `127.0.0.1:<port>`: the gRPC target when gRPC shares the port. */
   target: string;
   port: number;
+  /** The control socket's port, when the server listens on one. */
+  socketPort?: number;
   pid: number;
   /** A token of group "bench", user "bench", every scope. */
   token: string;
@@ -106,7 +109,7 @@ export async function startDbxServer(options: DbxServerOptions): Promise<DbxServ
     "--data-dir",
     dataDir,
   ]);
-  await setSurfaces(`${dataDir}/config.toml`, options.surfaces);
+  if (options.surfaces) await setSurfaces(`${dataDir}/config.toml`, options.surfaces);
   const token = (await dbx([
     "token",
     "generate",
@@ -180,12 +183,16 @@ export async function startDbxServer(options: DbxServerOptions): Promise<DbxServ
   try {
     const deadline = Date.now() + 60_000;
     let port = 0;
+    let socketPort: number | undefined;
     while (port === 0) {
       if (exited) throw new Error(`dbx start exited early: ${output.text.trim()}`);
       if (Date.now() > deadline) throw new Error(`dbx start did not come up: ${output.text}`);
       try {
         const info = JSON.parse(await Deno.readTextFile(`${dataDir}/dbx.pid`));
         if (info.pid === child.pid && info.port > 0) port = info.port;
+        const socket = (info.served as { surface: string; url: string }[] | undefined)
+          ?.find((s) => s.surface === "socket");
+        if (socket) socketPort = Number(new URL(socket.url).port);
       } catch {
         // Not written yet (it is written once every listener is up).
       }
@@ -195,7 +202,7 @@ export async function startDbxServer(options: DbxServerOptions): Promise<DbxServ
     const health = await fetch(`${baseUrl}/health`);
     await health.body?.cancel();
     if (!health.ok) throw new Error(`GET /health answered ${health.status}`);
-    return { baseUrl, target: `127.0.0.1:${port}`, port, pid: child.pid, token, stop };
+    return { baseUrl, target: `127.0.0.1:${port}`, port, socketPort, pid: child.pid, token, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

@@ -39,7 +39,6 @@
  * time of a target's rounds; p50/p99 pool every operation's latency. When PostgreSQL cannot
  * be started, 4a is recorded as skipped (informational, never a pass) with the reason.
  */
-import { Buffer } from "node:buffer";
 // The PostgreSQL client is only needed by this benchmark (pinned in deno.json).
 import pg from "pg";
 import pgPackage from "pg/package.json" with { type: "json" };
@@ -48,23 +47,14 @@ import { eventKey } from "../../src/engine/keys.ts";
 import type { AppendInput } from "../../src/engine/types.ts";
 import { openRocksStorage } from "../../src/store/rocksdb.ts";
 import { PAYLOAD, randomDek } from "./engine_bench.ts";
-import {
-  type BenchContext,
-  DENO_CONFIG,
-  fmtMs,
-  fmtRate,
-  fmtRatio,
-  here,
-  type Suite,
-  threadCpuMs,
-} from "./harness.ts";
+import { type BenchContext, fmtMs, fmtRate, fmtRatio, type Suite, threadCpuMs } from "./harness.ts";
 import { combine, type LoadResult, type Operation, runLoad } from "./load.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
+import { type DbxServer, startDbxServer } from "./dbx_server.ts";
 
 const WORKERS = 64;
 const AGGREGATE_TYPE = "bench";
 const EVENT_TYPE = "updated";
-const MAIN_TS = here("../../main.ts");
 
 /** Official sizes, and the reduced ones of `--quick`. */
 function sizes(quick: boolean) {
@@ -99,152 +89,6 @@ interface Target {
   op: Operation;
   /** A server process whose CPU per append is sampled during each run. */
   pid?: number;
-}
-
-// --- the dbx server as a subprocess --------------------------------------------
-
-interface DbxServer {
-  baseUrl: string;
-  token: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-/** Run one `dbx` CLI command to completion; its stdout. */
-async function dbx(args: string[]): Promise<string> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", DENO_CONFIG, MAIN_TS, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  if (!output.success) {
-    throw new Error(
-      `dbx ${args[0]} failed (exit ${output.code}): ${decoder.decode(output.stderr).trim()}`,
-    );
-  }
-  return decoder.decode(output.stdout);
-}
-
-/** Keep reading a child's stream so it never blocks; remember the tail for error messages. */
-function drain(stream: ReadableStream<Uint8Array>, tail: { text: string }): void {
-  stream.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(chunk) {
-        tail.text = (tail.text + chunk).slice(-4000);
-      },
-    }),
-  ).catch(() => {});
-}
-
-/**
- * Configure a fresh data dir (DEK, one token), start `dbx start --foreground` on a port the
- * OS picks, and wait until its PID file names it and `/health` answers.
- */
-async function startDbx(dataDir: string, httpWorkers = 0): Promise<DbxServer> {
-  const dek = Buffer.from(randomDek()).toString("base64");
-  await dbx([
-    "config",
-    "--dek",
-    dek,
-    "--http-workers",
-    String(httpWorkers),
-    "--data-dir",
-    dataDir,
-  ]);
-  const token = (await dbx([
-    "token",
-    "generate",
-    "--group",
-    "bench",
-    "--user",
-    "bench",
-    "--data-dir",
-    dataDir,
-  ])).trim();
-  if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) {
-    throw new Error("dbx token generate printed no token");
-  }
-
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      DENO_CONFIG,
-      MAIN_TS,
-      "start",
-      "--foreground",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--data-dir",
-      dataDir,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = { text: "" };
-  drain(child.stdout, output);
-  drain(child.stderr, output);
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  // The bench runner's Ctrl-C handler exits without awaiting cleanups: take the server down.
-  const onUnload = () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  };
-  globalThis.addEventListener("unload", onUnload);
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      globalThis.removeEventListener("unload", onUnload);
-      if (exited) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => exited || child.kill("SIGKILL"), 30_000);
-      const { code, signal } = await status;
-      clearTimeout(timer);
-      if (code !== 0) {
-        throw new Error(
-          `dbx server exited with ${signal ?? `code ${code}`} on SIGTERM: ${output.text.trim()}`,
-        );
-      }
-    })();
-    return stopping;
-  };
-
-  try {
-    const deadline = Date.now() + 60_000;
-    let port = 0;
-    while (port === 0) {
-      if (exited) throw new Error(`dbx start exited early: ${output.text.trim()}`);
-      if (Date.now() > deadline) throw new Error(`dbx start did not come up: ${output.text}`);
-      try {
-        const info = JSON.parse(await Deno.readTextFile(`${dataDir}/dbx.pid`));
-        if (info.pid === child.pid && info.port > 0) port = info.port;
-      } catch {
-        // Not written yet (it is written once the listener is up).
-      }
-      if (port === 0) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    const baseUrl = `http://127.0.0.1:${port}`;
-    const health = await fetch(`${baseUrl}/health`);
-    await health.body?.cancel();
-    if (!health.ok) throw new Error(`GET /health answered ${health.status}`);
-    return { baseUrl, token, pid: child.pid, stop };
-  } catch (err) {
-    await stop().catch(() => {});
-    throw err;
-  }
 }
 
 // --- targets -------------------------------------------------------------------
@@ -481,7 +325,10 @@ async function runRest(ctx: BenchContext): Promise<void> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     ctx.log("starting the dbx server");
-    const server = await startDbx(await ctx.tempDir("rest-server"));
+    const server = await startDbxServer({
+      dataDir: await ctx.tempDir("rest-server"),
+      httpWorkers: "0",
+    });
     cleanups.push(() => server.stop());
     ctx.log(`dbx server pid ${server.pid} at ${server.baseUrl}`);
 
@@ -639,7 +486,10 @@ async function runRest(ctx: BenchContext): Promise<void> {
     });
 
     ctx.log("starting a second dbx server with [server] http_workers = 2");
-    const workersServer = await startDbx(await ctx.tempDir("rest-workers"), 2);
+    const workersServer = await startDbxServer({
+      dataDir: await ctx.tempDir("rest-workers"),
+      httpWorkers: "2",
+    });
     cleanups.push(() => workersServer.stop());
     const workersTarget = restTarget(workersServer, (w) => `w-${w}`, "REST (2 workers)");
     await runLoad({ workers: WORKERS, durationMs: size.warmupMs, op: workersTarget.op });

@@ -26,25 +26,23 @@
  * scripts/bench/main.ts with `...socketSuites` (the runner then needs root for the
  * namespace, or runs it on the host loopback).
  */
-import { Buffer } from "node:buffer";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { PAYLOAD, randomDek } from "./engine_bench.ts";
+import { PAYLOAD } from "./engine_bench.ts";
 import {
   type BenchContext,
   DENO_CONFIG,
   fmtMs,
   fmtRate,
   fmtRatio,
-  here,
   type Suite,
 } from "./harness.ts";
 import { combine, type LoadResult, type Operation, runLoad } from "./load.ts";
+import { type DbxServer, startDbxServer } from "./dbx_server.ts";
 
 const WORKERS = 64;
 const SEQUENTIAL_THRESHOLD = 0.8;
 const CONCURRENT_THRESHOLD = 1.0;
-const MAIN_TS = here("../../main.ts");
 const ADDON = fileURLToPath(
   new URL(
     "../../node_modules/eventdbxjs-linux-x64-gnu/eventdbx.linux-x64-gnu.node",
@@ -60,111 +58,19 @@ function sizes(quick: boolean) {
     : { rounds: 4, roundMs: 2500, warmupMs: 1500 };
 }
 
-interface Server {
-  baseUrl: string;
-  socketPort: number;
-  token: string;
-  stop(): Promise<void>;
-}
+type Server = DbxServer & { socketPort: number };
 
-async function dbx(args: string[]): Promise<string> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", DENO_CONFIG, MAIN_TS, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  if (!output.success) {
-    throw new Error(`dbx ${args[0]} failed: ${decoder.decode(output.stderr).trim()}`);
-  }
-  return decoder.decode(output.stdout);
-}
-
-/** Configure a data dir (DEK, a token), start the server, wait for its PID file. */
+/** The real server, REST alone on the HTTP port (the socket has its own). */
 async function startServer(dataDir: string): Promise<Server> {
-  const dek = Buffer.from(randomDek()).toString("base64");
-  await dbx(["config", "--dek", dek, "--data-dir", dataDir]);
-  const token = (await dbx([
-    "token",
-    "generate",
-    "--group",
-    "bench",
-    "--user",
-    "bench",
-    "--data-dir",
+  const server = await startDbxServer({
     dataDir,
-  ])).trim();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      DENO_CONFIG,
-      MAIN_TS,
-      "start",
-      "--foreground",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--api",
-      "rest",
-      "--data-dir",
-      dataDir,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const tail = { text: "" };
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({
-        write(chunk) {
-          tail.text = (tail.text + chunk).slice(-4000);
-        },
-      }),
-    ).catch(() => {});
-  }
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
+    surfaces: { rest: true, graphql: false, grpc: false },
   });
-  const stop = async () => {
-    if (exited) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => exited || child.kill("SIGKILL"), 30_000);
-    await status;
-    clearTimeout(timer);
-  };
-  try {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (exited) throw new Error(`dbx start exited early: ${tail.text.trim()}`);
-      if (Date.now() > deadline) throw new Error(`dbx start did not come up: ${tail.text}`);
-      try {
-        const info = JSON.parse(await Deno.readTextFile(`${dataDir}/dbx.pid`));
-        const socket = (info.served as { surface: string; url: string }[] | undefined)
-          ?.find((s) => s.surface === "socket");
-        if (info.pid === child.pid && info.port > 0 && socket) {
-          return {
-            baseUrl: `http://127.0.0.1:${info.port}`,
-            socketPort: Number(new URL(socket.url).port),
-            token,
-            stop,
-          };
-        }
-      } catch {
-        // Not written yet.
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  } catch (err) {
-    await stop().catch(() => {});
-    throw err;
+  if (server.socketPort === undefined) {
+    await server.stop();
+    throw new Error("the server's PID file names no control socket");
   }
+  return { ...server, socketPort: server.socketPort };
 }
 
 function restOp(server: Server): Operation {
