@@ -10,7 +10,7 @@ import { DbxError } from "../../errors.ts";
 import { restoreArchive } from "../../maintenance/restore.ts";
 import { inspectPidFile } from "../../server/pid_file.ts";
 import { type CommonOptions, printJson, withCommonOptions, withJsonOption } from "../common.ts";
-import { formatBytes, ProgressLine } from "./backup.ts";
+import { formatBytes, ProgressLine } from "../progress.ts";
 
 interface RestoreCliOptions extends CommonOptions {
   input: string;

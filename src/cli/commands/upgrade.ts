@@ -44,7 +44,7 @@ import {
   withJsonOption,
 } from "../common.ts";
 import { programName, VERSION } from "../run.ts";
-import { formatBytes, ProgressLine } from "./backup.ts";
+import { formatBytes, ProgressLine } from "../progress.ts";
 
 interface UpgradeOptions extends CommonOptions {
   printOnly?: boolean;

@@ -7,6 +7,7 @@
  * progress on stderr when that is a terminal, and a summary to file (`--json`). Exit 1 when
  * anything is wrong.
  */
+import { ProgressLine } from "../progress.ts";
 import type { Command } from "commander";
 import type { ListedAggregate, PositionCheck, VerifyResult } from "../../api/operations.ts";
 import { isDbxError } from "../../errors.ts";
@@ -70,41 +71,11 @@ export interface StoreVerifyReport {
 /** Errors that end the whole run: nothing more can be checked. */
 const FATAL = new Set(["unauthorized", "forbidden", "unavailable", "wrong_key"]);
 
-/** A line of progress on stderr, redrawn in place, only when stderr is a terminal. */
-class Progress {
-  readonly #on = Deno.stderr.isTerminal();
-  readonly #encoder = new TextEncoder();
-  #last = 0;
-  #shown = false;
-
-  update(text: string, force = false): void {
-    if (!this.#on) return;
-    const now = Date.now();
-    if (!force && now - this.#last < 100) return;
-    this.#last = now;
-    const columns = (() => {
-      try {
-        return Deno.consoleSize().columns;
-      } catch {
-        return 80;
-      }
-    })();
-    const line = text.length >= columns ? text.slice(0, columns - 2) + "…" : text;
-    Deno.stderr.writeSync(this.#encoder.encode(`\r\x1b[2K${line}`));
-    this.#shown = true;
-  }
-
-  clear(): void {
-    if (this.#on && this.#shown) Deno.stderr.writeSync(this.#encoder.encode("\r\x1b[2K"));
-    this.#shown = false;
-  }
-}
-
 const count = (n: number) => n.toLocaleString("en-US");
 
 async function verifyStore(o: VerifyOptions): Promise<void> {
   const started = new Date();
-  const progress = new Progress();
+  const progress = new ProgressLine();
   const problems: StoreProblem[] = [];
   let aggregates = 0;
   let events = 0;
