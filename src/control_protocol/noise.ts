@@ -8,6 +8,7 @@
  * A handshake either completes or throws DbxError "unauthorized" (a message that does not
  * decrypt, a wrong length, a bad public key); nothing here logs key material.
  */
+import { concatBytes } from "../util/concat_bytes.ts";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { hmac } from "@noble/hashes/hmac.js";
@@ -32,23 +33,13 @@ function refused(message: string): DbxError {
   return new DbxError("unauthorized", `noise handshake failed: ${message}`);
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** HKDF of the Noise specification (§4.3), with HMAC-SHA256: two or three outputs. */
 function hkdf(chainingKey: Uint8Array, input: Uint8Array, outputs: 2 | 3): Uint8Array[] {
   const temp = hmac(sha256, chainingKey, input);
   const out1 = hmac(sha256, temp, Uint8Array.of(1));
-  const out2 = hmac(sha256, temp, concat(out1, Uint8Array.of(2)));
+  const out2 = hmac(sha256, temp, concatBytes(out1, Uint8Array.of(2)));
   if (outputs === 2) return [out1, out2];
-  return [out1, out2, hmac(sha256, temp, concat(out2, Uint8Array.of(3)))];
+  return [out1, out2, hmac(sha256, temp, concatBytes(out2, Uint8Array.of(3)))];
 }
 
 /**
@@ -113,7 +104,7 @@ class SymmetricState {
   constructor(protocolName: string) {
     const name = encoder.encode(protocolName);
     this.h = name.length <= HASH_LEN
-      ? concat(name, new Uint8Array(HASH_LEN - name.length))
+      ? concatBytes(name, new Uint8Array(HASH_LEN - name.length))
       : sha256(
         name,
       );
@@ -121,7 +112,7 @@ class SymmetricState {
   }
 
   mixHash(data: Uint8Array): void {
-    this.h = sha256(concat(this.h, data));
+    this.h = sha256(concatBytes(this.h, data));
   }
 
   mixKey(input: Uint8Array): void {
@@ -219,7 +210,7 @@ export function noiseInitiator(options: NoiseOptions): {
       state.mixKeyAndHash(options.psk); // psk
       state.mixHash(ephemeralPublic); // e (with a psk, e also feeds the key)
       state.mixKey(ephemeralPublic);
-      return concat(ephemeralPublic, state.encryptAndHash(payload));
+      return concatBytes(ephemeralPublic, state.encryptAndHash(payload));
     },
     readSecond(message) {
       if (step++ !== 1) throw new DbxError("internal", "noise: second message out of order");
@@ -269,7 +260,7 @@ export function noiseResponder(options: NoiseOptions): {
       state.mixHash(ephemeralPublic); // e
       state.mixKey(ephemeralPublic);
       state.mixKey(dh(ephemeral, remote)); // ee
-      return concat(ephemeralPublic, state.encryptAndHash(payload));
+      return concatBytes(ephemeralPublic, state.encryptAndHash(payload));
     },
     finish() {
       if (step !== 2) throw new DbxError("internal", "noise: handshake not finished");

@@ -19,6 +19,7 @@
  * was; so does kill -9 (a directory left beside the target by a killed restore is removed
  * by the next one).
  */
+import { concatBytes } from "../util/concat_bytes.ts";
 import { Buffer } from "node:buffer";
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -323,7 +324,7 @@ class RestoreSink {
 
   async end(header: TarMemberHeader): Promise<void> {
     const kind = this.#kind!;
-    const data = concat(this.#parts);
+    const data = concatBytes(...this.#parts);
     this.#parts = [];
     const sha256 = this.#hash!.digest("hex");
     this.#member = undefined;
@@ -450,17 +451,6 @@ class RestoreSink {
     }
     return { manifest: m, lists: this.#lists, heads: this.#heads, position: this.#position ?? 0 };
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Verify every aggregate against the manifest, then the position index. */

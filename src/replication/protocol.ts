@@ -22,6 +22,7 @@
  * another session. A replayed handshake fails: the other side's fresh nonce and ephemeral
  * make a new T, which the old signature does not cover.
  */
+import { concatBytes } from "../util/concat_bytes.ts";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
@@ -58,16 +59,6 @@ export function isReplicationStart(bytes: Uint8Array): boolean {
   return REPLICATION_MAGIC.every((b, i) => bytes[i] === b);
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
@@ -91,7 +82,7 @@ export interface HelloPart {
 export function encodeClientHello(part: HelloPart): Uint8Array {
   const version = new Uint8Array(2);
   new DataView(version.buffer).setUint16(0, REPLICATION_PROTOCOL_VERSION, false);
-  return concat(REPLICATION_MAGIC, version, part.publicKey, part.nonce, part.ephemeral);
+  return concatBytes(REPLICATION_MAGIC, version, part.publicKey, part.nonce, part.ephemeral);
 }
 
 /** The client's hello as received; refused when it is not one of this version. */
@@ -152,7 +143,7 @@ export async function readExactly(reader: ByteReader, n: number, who: string): P
 
 /** The accepting server hello as sent (status 0 first). */
 export function encodeServerHello(part: HelloPart, signature: Uint8Array): Uint8Array {
-  return concat(Uint8Array.of(0), part.publicKey, part.nonce, part.ephemeral, signature);
+  return concatBytes(Uint8Array.of(0), part.publicKey, part.nonce, part.ephemeral, signature);
 }
 
 /** The server hello after its status byte. */
@@ -181,7 +172,7 @@ export function transcript(client: HelloPart, server: HelloPart): Uint8Array {
   const version = new Uint8Array(2);
   new DataView(version.buffer).setUint16(0, REPLICATION_PROTOCOL_VERSION, false);
   return sha256(
-    concat(
+    concatBytes(
       LABEL,
       version,
       client.publicKey,
@@ -202,7 +193,7 @@ export function signTranscript(
   t: Uint8Array,
   secretKey: Uint8Array,
 ): Uint8Array {
-  return ed25519.sign(concat(ROLE[role], t), secretKey);
+  return ed25519.sign(concatBytes(ROLE[role], t), secretKey);
 }
 
 /** Whether `signature` is `publicKey`'s of the transcript as `role`. */
@@ -213,7 +204,7 @@ export function verifyTranscript(
   publicKey: Uint8Array,
 ): boolean {
   try {
-    return ed25519.verify(signature, concat(ROLE[role], t), publicKey);
+    return ed25519.verify(signature, concatBytes(ROLE[role], t), publicKey);
   } catch {
     return false;
   }

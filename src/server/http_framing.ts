@@ -7,6 +7,7 @@
  * protocols, is not followed. Bytes are scanned as they are; only a completed head's status
  * and framing headers are looked at.
  */
+import { concatBytes } from "../util/concat_bytes.ts";
 
 /** What the bytes seen so far in one direction mean. */
 export type FramingState =
@@ -125,7 +126,7 @@ class MessageFraming {
     }
     const head = this.#partial.length === 0
       ? bytes.subarray(start, end)
-      : concat([...this.#partial, bytes.subarray(start, end)]);
+      : concatBytes(...this.#partial, bytes.subarray(start, end));
     this.#partial = [];
     this.#headBytes = 0;
     this.#headStarted = false;
@@ -290,14 +291,4 @@ function startsWith(bytes: Uint8Array, at: number, prefix: Uint8Array): boolean 
   if (bytes.length - at < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (bytes[at + i] !== prefix[i]) return false;
   return true;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

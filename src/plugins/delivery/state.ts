@@ -16,6 +16,7 @@
  * waiting for the disk (the write is in the OS once it returns, which survives kill -9);
  * a power loss can only move a cursor back, which repeats deliveries and loses none.
  */
+import { concatBytes } from "../../util/concat_bytes.ts";
 import { join } from "node:path";
 import { DbxError } from "../../errors.ts";
 import { openRocksStorage } from "../../store/rocksdb.ts";
@@ -71,22 +72,13 @@ function readU64(bytes: Uint8Array): number {
   return Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0));
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-const cursorKey = (plugin: string) => concat(Uint8Array.of(CURSOR), enc.encode(plugin));
+const cursorKey = (plugin: string) => concatBytes(Uint8Array.of(CURSOR), enc.encode(plugin));
 const queuePrefix = (plugin?: string) =>
   plugin === undefined
     ? Uint8Array.of(QUEUE)
-    : concat(Uint8Array.of(QUEUE), enc.encode(plugin), Uint8Array.of(0));
-const entryKey = (plugin: string, position: number) => concat(queuePrefix(plugin), u64(position));
+    : concatBytes(Uint8Array.of(QUEUE), enc.encode(plugin), Uint8Array.of(0));
+const entryKey = (plugin: string, position: number) =>
+  concatBytes(queuePrefix(plugin), u64(position));
 
 function prefixEnd(prefix: Uint8Array): Uint8Array {
   const end = Uint8Array.from(prefix);
