@@ -2,6 +2,7 @@
  * Starting and stopping the gRPC worker (worker.ts) from the engine's thread: the API is
  * served to it over a message port, and it reports when it listens and when it stopped.
  */
+import { workerReports } from "../util/worker_reports.ts";
 import type { Api } from "../api/api.ts";
 import { serveApiOnPort } from "../api/port/serve.ts";
 import { DbxError, fromErrorData } from "../errors.ts";
@@ -47,37 +48,14 @@ export async function startGrpcWorker(options: GrpcWorkerOptions): Promise<GrpcW
   const channel = new MessageChannel();
   const served = serveApiOnPort(options.api, channel.port1);
   const finished = Promise.withResolvers<string | undefined>();
-  const reports: GrpcWorkerReport[] = [];
-  let wake: (() => void) | undefined;
-  let dead: string | undefined;
-  worker.onmessage = (event: MessageEvent<GrpcWorkerReport>) => {
-    reports.push(event.data);
-    wake?.();
-  };
-  worker.onerror = (event) => {
-    event.preventDefault();
-    dead = event.message;
-    console.error(`error: the gRPC worker failed: ${event.message}`);
-    finished.resolve(`the gRPC worker failed: ${event.message}`);
-    wake?.();
-  };
-  const next = async (timeoutMs: number): Promise<GrpcWorkerReport> => {
-    const deadline = Date.now() + timeoutMs;
-    while (reports.length === 0) {
-      if (dead !== undefined) throw new DbxError("unavailable", `the gRPC worker failed: ${dead}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new DbxError("unavailable", "the gRPC worker did not answer in time");
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
-    }
-    return reports.shift()!;
-  };
+  const reports = workerReports<GrpcWorkerReport>(worker, {
+    what: "the gRPC worker",
+    onFailure(message) {
+      console.error(`error: the gRPC worker failed: ${message}`);
+      finished.resolve(`the gRPC worker failed: ${message}`);
+    },
+  });
+  const next = (timeoutMs: number) => reports.next(timeoutMs);
   const stop = () => {
     served.close();
     channel.port1.close();
@@ -112,7 +90,7 @@ export async function startGrpcWorker(options: GrpcWorkerOptions): Promise<GrpcW
     shutdown(graceMs) {
       stopping ??= (async () => {
         let drained = false;
-        if (dead === undefined) {
+        if (reports.failure === undefined) {
           worker.postMessage({ type: "shutdown", graceMs } satisfies GrpcWorkerShutdown);
           try {
             const report = await next(graceMs + 5_000);

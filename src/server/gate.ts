@@ -25,6 +25,7 @@
  *
  * Every listener uses it: HTTP (with gRPC sharing its port), a gRPC port of its own.
  */
+import { acceptLoop } from "../util/accept_loop.ts";
 import { ConnectionFraming } from "./http_framing.ts";
 
 /** The limits of one listener. */
@@ -344,24 +345,10 @@ export function openGate(options: GateOptions): Gate {
     await sending;
   };
 
-  const acceptLoop = async () => {
-    let backoff = 0;
-    while (accepting) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-        backoff = 0;
-      } catch (err) {
-        if (!accepting || err instanceof Deno.errors.BadResource) break;
-        // Out of descriptors (EMFILE/ENFILE) or a passing fault: wait, then accept again.
-        backoff = Math.min(1000, Math.max(10, backoff * 2));
-        log(
-          "accept",
-          `warning: ${where}: cannot accept connections: ${(err as Error).message}; retrying`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-        continue;
-      }
+  const accepted = acceptLoop(listener, {
+    accepting: () => accepting,
+    warn: (message) => log("accept", `warning: ${where}: ${message}`),
+    take: (conn) => {
       if (open.size >= limits.maxConnections) {
         log(
           "cap",
@@ -369,7 +356,7 @@ export function openGate(options: GateOptions): Gate {
             "refusing new ones",
         );
         refuse(conn);
-        continue;
+        return;
       }
       // Each answer goes out at once (no Nagle delay behind a small write).
       (conn as Deno.TcpConn).setNoDelay?.(true);
@@ -385,9 +372,8 @@ export function openGate(options: GateOptions): Gate {
       };
       open.add(c);
       splice(c);
-    }
-  };
-  const accepted = acceptLoop();
+    },
+  });
 
   const stopAccepting = () => {
     if (!accepting) return;

@@ -2,6 +2,7 @@
  * A public port: the gate (gate.ts) running in its worker isolate, in front of the private
  * servers that answer its connections.
  */
+import { workerReports } from "../util/worker_reports.ts";
 import { DbxError } from "../errors.ts";
 import type { GateOptions, Upstream } from "./gate.ts";
 import type { GateCommand, GateReport } from "./gate_worker.ts";
@@ -51,41 +52,20 @@ export async function openPublicPort(
     type: "module",
     name: "dbx-gate",
   });
-  const reports: GateReport[] = [];
-  let wake: (() => void) | undefined;
-  let dead: string | undefined;
   const died = Promise.withResolvers<string>();
-  worker.onmessage = (event: MessageEvent<GateReport>) => {
-    if (event.data.type === "peer") return onPeer?.(event.data.peer);
-    reports.push(event.data);
-    wake?.();
-  };
-  worker.onerror = (event) => {
-    event.preventDefault();
-    dead = event.message;
-    console.error(
-      `error: the gate of ${options.hostname}:${options.port} failed: ${event.message}`,
-    );
-    died.resolve(`the gate of the public port failed: ${event.message}`);
-    wake?.();
-  };
-  const next = async (timeoutMs: number): Promise<GateReport> => {
-    const deadline = Date.now() + timeoutMs;
-    while (reports.length === 0) {
-      if (dead !== undefined) throw new DbxError("unavailable", `the gate failed: ${dead}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new DbxError("unavailable", "the gate did not answer in time");
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
-    }
-    return reports.shift()!;
-  };
+  const reports = workerReports<GateReport>(worker, {
+    what: "the gate",
+    aside(report) {
+      if (report.type !== "peer") return false;
+      onPeer?.(report.peer);
+      return true;
+    },
+    onFailure(message) {
+      console.error(`error: the gate of ${options.hostname}:${options.port} failed: ${message}`);
+      died.resolve(`the gate of the public port failed: ${message}`);
+    },
+  });
+  const next = (timeoutMs: number) => reports.next(timeoutMs);
   const send = (command: GateCommand) => worker.postMessage(command);
 
   send({ type: "start", options: { ...gateOptions, reportPeers: onPeer !== undefined } });
@@ -116,12 +96,12 @@ export async function openPublicPort(
     port: first.port,
     died: died.promise,
     async stopAccepting() {
-      if (closed || dead !== undefined) return;
+      if (closed || reports.failure !== undefined) return;
       send({ type: "stop-accepting" });
       await next(5_000).catch(() => {});
     },
     async routeHttp2(upstreams) {
-      if (closed || dead !== undefined) {
+      if (closed || reports.failure !== undefined) {
         throw new DbxError("unavailable", `the gate of ${where} is closed`);
       }
       send({ type: "route-http2", upstreams });
@@ -132,7 +112,7 @@ export async function openPublicPort(
     },
     close() {
       closed ??= (async () => {
-        if (dead === undefined) {
+        if (reports.failure === undefined) {
           send({ type: "close" });
           await next(5_000).catch(() => {});
         }

@@ -5,6 +5,7 @@
  * thread. What `startSocket` returns is what the server's lifecycle needs of a surface with
  * a listener of its own (the served address, a graceful shutdown, the end).
  */
+import { workerReports } from "../util/worker_reports.ts";
 import type { Api } from "../api/api.ts";
 import { serveApiOnPort } from "../api/port/serve.ts";
 import { type Config, defaultConfig } from "../config/mod.ts";
@@ -102,40 +103,15 @@ export async function startSocket(api: Api, settings: SocketSettings): Promise<S
   const channel = new MessageChannel();
   const served = serveApiOnPort(api, channel.port1);
   const finished = Promise.withResolvers<string | undefined>();
-  const reports: SocketReport[] = [];
-  let wake: (() => void) | undefined;
-  let dead: string | undefined;
   let stopping = false;
-  worker.onmessage = (event: MessageEvent<SocketReport>) => {
-    reports.push(event.data);
-    wake?.();
-  };
-  worker.onerror = (event) => {
-    event.preventDefault();
-    dead = event.message;
-    console.error(`error: the control socket's worker failed: ${event.message}`);
-    if (!stopping) finished.resolve(`the control socket failed: ${event.message}`);
-    wake?.();
-  };
-  const next = async (timeoutMs: number): Promise<SocketReport> => {
-    const deadline = Date.now() + timeoutMs;
-    while (reports.length === 0) {
-      if (dead !== undefined) throw new DbxError("unavailable", `the socket failed: ${dead}`);
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new DbxError("unavailable", "the socket's worker did not answer in time");
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
-    }
-    return reports.shift()!;
-  };
+  const reports = workerReports<SocketReport>(worker, {
+    what: "the control socket's worker",
+    onFailure(message) {
+      console.error(`error: the control socket's worker failed: ${message}`);
+      if (!stopping) finished.resolve(`the control socket failed: ${message}`);
+    },
+  });
+  const next = (timeoutMs: number) => reports.next(timeoutMs);
   const send = (command: SocketCommand, transfer: Transferable[] = []) =>
     worker.postMessage(command, transfer);
   const stop = () => {
@@ -175,7 +151,7 @@ export async function startSocket(api: Api, settings: SocketSettings): Promise<S
       shutdown ??= (async () => {
         stopping = true;
         let drained = false;
-        if (dead === undefined) {
+        if (reports.failure === undefined) {
           send({ type: "shutdown", graceMs: gracePeriodMs });
           try {
             const report = await next(gracePeriodMs + 5_000);

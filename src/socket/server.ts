@@ -13,9 +13,10 @@
  *
  * One sweep checks every connection's clocks; nothing else keeps a timer per read.
  */
+import { acceptLoop } from "../util/accept_loop.ts";
 import { encodeHelloResponse } from "../control_protocol/messages.ts";
 import { Connection, type ConnectionOptions, serveConnection } from "./connection.ts";
-import { listenTcp, type TransportConn } from "./transport.ts";
+import { listenTcp } from "./transport.ts";
 
 /** The limits of the listener (the `[server]` table's, as `listenerLimits` computes them). */
 export interface SocketLimits {
@@ -138,23 +139,10 @@ export async function openSocketServer(options: SocketServerOptions): Promise<So
     }
   }, sweepEvery);
 
-  const acceptLoop = async () => {
-    let backoff = 0;
-    while (accepting) {
-      let conn: TransportConn;
-      try {
-        conn = await listener.accept();
-        backoff = 0;
-      } catch (err) {
-        if (!accepting || err instanceof Deno.errors.BadResource) break;
-        backoff = Math.min(1000, Math.max(10, backoff * 2));
-        log(
-          "accept",
-          `warning: ${where}: cannot accept connections: ${(err as Error).message}; retrying`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-        continue;
-      }
+  const accepted = acceptLoop(listener, {
+    accepting: () => accepting,
+    warn: (message) => log("accept", `warning: ${where}: ${message}`),
+    take: (conn) => {
       if (open.size >= limits.maxConnections) {
         log(
           "cap",
@@ -170,16 +158,15 @@ export async function openSocketServer(options: SocketServerOptions): Promise<So
             refusing--;
             conn.close();
           });
-        continue;
+        return;
       }
       // Each answer leaves in one write, at once: the transport sets TCP_NODELAY.
       now = performance.now();
       const c = new Connection(conn, clock);
       open.add(c);
       serveConnection(c, options, clock).finally(() => open.delete(c));
-    }
-  };
-  const accepted = acceptLoop();
+    },
+  });
 
   return {
     hostname: addr.hostname,
