@@ -28,7 +28,7 @@ export interface WorkerReportsOptions<R> {
  *
  * @example
  * ```ts
- * const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+ * declare const worker: Worker; // a worker that reports `{ type: "listening" }` first
  * const reports = workerReports<{ type: string }>(worker, {
  *   what: "the worker",
  *   onFailure: (message) => console.error(`error: the worker failed: ${message}`),
