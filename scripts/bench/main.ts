@@ -28,6 +28,7 @@ import {
   type TargetResult,
   textTable,
 } from "./harness.ts";
+import { pluginSuites } from "./plugins_bench.ts";
 import { restSuites } from "./rest_bench.ts";
 import { socketSuites } from "./socket_append.ts";
 import { tokenSuites } from "./token_bench.ts";
@@ -41,6 +42,7 @@ export const SUITES: Suite[] = [
   ...grpcSuites,
   ...socketSuites,
   ...backupSuites,
+  ...pluginSuites,
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL("../../.bench/", import.meta.url));

@@ -13,8 +13,7 @@
  *   events not yet delivered) sampled during the plugin server's rounds, and the time it
  *   took after the last round to reach zero for every plugin.
  *
- * Not registered in main.ts (SUITES): run it on its own with a small runner, or register
- * `...pluginSuites` there.
+ * Registered in main.ts: `deno task bench --only plugins [--quick]`.
  */
 import { type BenchContext, fmtMs, fmtRate, fmtRatio, type Suite } from "./harness.ts";
 import { dbx, type DbxServer, startDbxServer } from "./dbx_server.ts";
@@ -85,18 +84,26 @@ function appendOp(server: DbxServer) {
   };
 }
 
-/** The largest lag of the server's plugins. */
+/** Peak lag seen per plugin (committed events not yet delivered, queued ones included). */
+const peakByPlugin = new Map<string, number>();
+
+/** The largest lag of the server's plugins (and each one's peak, in peakByPlugin). */
 async function maxLag(server: DbxServer): Promise<number> {
   const res = await fetch(`${server.baseUrl}/v1/plugin-queue`, {
     headers: { authorization: `Bearer ${server.token}` },
   });
-  const report = await res.json() as { plugins: { lag: number; pending: number }[] };
+  const report = await res.json() as {
+    plugins: { name: string; lag: number; pending: number }[];
+  };
+  for (const p of report.plugins) {
+    peakByPlugin.set(p.name, Math.max(peakByPlugin.get(p.name) ?? 0, p.lag + p.pending));
+  }
   return Math.max(0, ...report.plugins.map((p) => p.lag + p.pending));
 }
 
 async function run(ctx: BenchContext): Promise<void> {
   const size = sizes(ctx.quick);
-  const pgServer = await startPostgres({ log: ctx.log });
+  const pgServer = await startPostgres({ log: (message) => ctx.log(message) });
   ctx.onCleanup(() => pgServer.stop());
   const http = httpReceiver();
   ctx.onCleanup(() => http.close());
@@ -131,6 +138,7 @@ async function run(ctx: BenchContext): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   const results = { none: [] as LoadResult[], three: [] as LoadResult[] };
+  peakByPlugin.clear();
   let peakLag = 0;
   for (let round = 0; round < size.rounds; round++) {
     const order = round % 2 === 0 ? (["none", "three"] as const) : (["three", "none"] as const);
@@ -157,6 +165,9 @@ async function run(ctx: BenchContext): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   const drainMs = performance.now() - drainStart;
+  ctx.log(
+    `peak lag by plugin: ${[...peakByPlugin].map(([name, lag]) => `${name} ${lag}`).join(", ")}`,
+  );
   const a = combine(results.three);
   const b = combine(results.none);
   ctx.record({
@@ -187,13 +198,14 @@ async function run(ctx: BenchContext): Promise<void> {
     informational: true,
     details: {
       peak_lag: peakLag,
+      peak_lag_by_plugin: Object.fromEntries(peakByPlugin),
       drain_ms: drainMs,
       ratio_text: fmtRatio(a.opsPerSecond / b.opsPerSecond),
     },
   });
 }
 
-/** Register in main.ts with `...pluginSuites` in SUITES. */
+/** The plugin suite, as main.ts registers it. */
 export const pluginSuites: Suite[] = [
   {
     name: "plugins",

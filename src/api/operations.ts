@@ -20,6 +20,7 @@ import type { Remote } from "../remotes/remote.ts";
 import type { ImportedEvent } from "../engine/import.ts";
 import type { Plugin, PluginSettings } from "../plugins/plugin.ts";
 import type { PluginCheck, QueueReport } from "../plugins/delivery/manage.ts";
+import type { InstalledPlugin } from "../plugins/process/install.ts";
 
 export type {
   AggregateRecord,
@@ -39,6 +40,7 @@ export type { StagedEvent } from "../staging/staged_events.ts";
 export type { Remote } from "../remotes/remote.ts";
 export type { ImportedEvent } from "../engine/import.ts";
 export type { Plugin, PluginKind, PluginSettings } from "../plugins/plugin.ts";
+export type { InstalledPlugin } from "../plugins/process/install.ts";
 export type {
   PluginCheck,
   PluginQueueStatus,
@@ -297,6 +299,32 @@ export interface Operations {
   };
   /** Check the targets of one plugin, or of every enabled plugin. */
   testPlugins: { input: { name?: string }; result: PluginCheck[] };
+  /**
+   * Install a process plugin's bundle (zip, tar or tar.gz at an absolute path or an http(s)
+   * URL) under `plugins/<plugin>/<version>/<target>/`; refused when its sha256 is not
+   * `checksum`, when it holds no build for this platform or an entry that would escape,
+   * and (conflict) when that version is installed already, unless `force`.
+   */
+  installPlugin: {
+    input: {
+      plugin: string;
+      version: string;
+      source: string;
+      bin?: string;
+      checksum?: string;
+      force?: boolean;
+    };
+    result: InstalledPlugin;
+  };
+  /**
+   * Set the column type of an aggregate field for table plugins (postgres, sqlite, csv):
+   * the plugin named `plugin`, else every plugin of that kind, else (no `plugin`) every
+   * table plugin. Returns the plugins changed.
+   */
+  mapPluginField: {
+    input: { aggregate_type: string; field: string; datatype: string; plugin?: string };
+    result: { aggregate_type: string; field: string; datatype: string; plugins: Plugin[] };
+  };
 }
 
 /** The name of an operation. */

@@ -128,6 +128,8 @@ const ROUTES: Record<OperationName, Route> = {
   clearPluginQueue: { method: "POST", path: ["v1", "plugin-queue", "clear"] },
   replayPlugin: { method: "POST", path: [...PLUGIN, "replay"] },
   testPlugins: { method: "POST", path: ["v1", "plugin-checks"] },
+  mapPluginField: { method: "POST", path: ["v1", "plugin-mappings"] },
+  installPlugin: { method: "POST", path: ["v1", "plugin-installs"] },
 };
 
 /** The request an operation's input becomes: path, query string and body. */

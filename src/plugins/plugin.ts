@@ -6,7 +6,9 @@
  * Kinds: the current seed's tcp, http, grpc, log and process, and the older seed's
  * postgres, sqlite, csv and json, in one model.
  */
+import { validateName } from "../engine/names.ts";
 import { DbxError } from "../errors.ts";
+import { formatColumnType, parseColumnType } from "../schema/definition.ts";
 import { isJsonObject } from "../util/json_file.ts";
 import { checkLabel } from "../util/label.ts";
 import { checkHost, checkPort } from "../util/net_address.ts";
@@ -25,6 +27,22 @@ export const PLUGIN_KINDS = [
 ] as const;
 /** One plugin kind. */
 export type PluginKind = typeof PLUGIN_KINDS[number];
+
+/** Kinds that keep a table (or file) per aggregate type, with typed columns. */
+export const TABLE_KINDS = ["postgres", "sqlite", "csv"] as const;
+/** One table kind. */
+export type TableKind = typeof TABLE_KINDS[number];
+
+/**
+ * Column types a table plugin uses (`dbx plugin map`): aggregate type → state field →
+ * type, in the schemas' vocabulary (`integer`, `float`, `decimal(p,s)`, `boolean`, `text`,
+ * `timestamp`, `date`, `json`, `binary`, `object`). A field without one takes its schema
+ * column's type, else text.
+ */
+export type ColumnTypes = Record<string, Record<string, string>>;
+
+/** Most column types one plugin keeps. */
+export const MAX_COLUMN_TYPES = 1024;
 
 /** Levels of a log plugin. */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
@@ -47,9 +65,9 @@ export type PluginSettings =
     env: Record<string, string>;
     working_dir?: string;
   }
-  | { kind: "postgres"; connection: string }
-  | { kind: "sqlite"; path: string }
-  | { kind: "csv"; output_dir: string }
+  | { kind: "postgres"; connection: string; column_types?: ColumnTypes }
+  | { kind: "sqlite"; path: string; column_types?: ColumnTypes }
+  | { kind: "csv"; output_dir: string; column_types?: ColumnTypes }
   | { kind: "json"; path: string; pretty: boolean };
 
 /** A plugin instance as configured. */
@@ -65,9 +83,9 @@ const KIND_FIELDS: Record<PluginKind, readonly string[]> = {
   grpc: ["endpoint"],
   log: ["level", "template"],
   process: ["plugin", "version", "args", "env", "working_dir"],
-  postgres: ["connection"],
-  sqlite: ["path"],
-  csv: ["output_dir"],
+  postgres: ["connection", "column_types"],
+  sqlite: ["path", "column_types"],
+  csv: ["output_dir", "column_types"],
   json: ["path", "pretty"],
 };
 const COMMON_FIELDS = ["name", "kind", "enabled"];
@@ -115,6 +133,20 @@ export function checkPluginKind(value: unknown): PluginKind {
     throw invalid(`kind must be one of ${PLUGIN_KINDS.join(", ")}`);
   }
   return value as PluginKind;
+}
+
+/**
+ * Check a process plugin's version: a semantic version like 1.2.3 (it names a directory).
+ *
+ * @example
+ * ```ts
+ * checkPluginVersion("1.2.3"); // "1.2.3"
+ * ```
+ */
+export function checkPluginVersion(value: unknown): string {
+  const version = text("version", value, 256);
+  if (!SEMVER.test(version)) throw invalid("version must be a semantic version like 1.2.3");
+  return version;
 }
 
 /** A non-empty string of at most 4096 characters without control characters. */
@@ -203,6 +235,53 @@ function template(value: unknown): string | undefined {
   return t;
 }
 
+/**
+ * Check column types (see {@link ColumnTypes}); types come back in their canonical form
+ * (`INT` → `integer`), and empty maps of fields are dropped. An empty object stays: given
+ * to `upsertPlugin`, it clears the mappings (absent keeps them).
+ *
+ * @example
+ * ```ts
+ * checkColumnTypes({ patient: { age: "INT" } }); // { patient: { age: "integer" } }
+ * ```
+ */
+export function checkColumnTypes(value: unknown): ColumnTypes | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isJsonObject(value)) {
+    throw invalid("column_types must map aggregate types to objects of fields to types");
+  }
+  const out: ColumnTypes = {};
+  let count = 0;
+  for (const [type, fields] of Object.entries(value)) {
+    validateName("aggregate type", type);
+    if (!isJsonObject(fields)) {
+      throw invalid(`column_types.${type.slice(0, 40)} must map fields to types`);
+    }
+    for (const [field, datatype] of Object.entries(fields)) {
+      validateName("field", field);
+      if (++count > MAX_COLUMN_TYPES) {
+        throw invalid(`a plugin keeps at most ${MAX_COLUMN_TYPES} column types`);
+      }
+      let canonical: string;
+      try {
+        canonical = formatColumnType(parseColumnType(datatype));
+      } catch (err) {
+        throw invalid(
+          `column type of ${type.slice(0, 40)}.${field.slice(0, 40)}: ${(err as Error).message}`,
+        );
+      }
+      (out[type] ??= {})[field] = canonical;
+    }
+  }
+  return out;
+}
+
+/** A table kind's settings with its column types, when it has any. */
+function withColumnTypes<T extends PluginSettings>(settings: T, raw: unknown): T {
+  const types = checkColumnTypes(raw);
+  return types === undefined ? settings : { ...settings, column_types: types };
+}
+
 function postgresConnection(value: unknown): string {
   const connection = text("connection", value);
   if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(connection)) {
@@ -233,9 +312,16 @@ function settings(kind: PluginKind, body: Record<string, unknown>): PluginSettin
         headers: headers(body.headers),
       };
     }
-    case "grpc":
+    case "grpc": {
       if (body.endpoint === undefined) throw invalid("endpoint is required for a grpc plugin");
-      return { kind, endpoint: httpUrl("endpoint", body.endpoint, undefined) };
+      const endpoint = httpUrl("endpoint", body.endpoint, undefined);
+      // gRPC calls a fixed method path on the host: a path or query would be dropped.
+      const url = new URL(endpoint);
+      if (url.pathname !== "/" || url.search !== "" || url.username || url.password) {
+        throw invalid("a grpc endpoint is host:port or http(s)://host:port, without a path");
+      }
+      return { kind, endpoint };
+    }
     case "log": {
       const level = body.level ?? "info";
       if (typeof level !== "string" || !(LOG_LEVELS as readonly string[]).includes(level)) {
@@ -249,8 +335,7 @@ function settings(kind: PluginKind, body: Record<string, unknown>): PluginSettin
     case "process": {
       if (body.plugin === undefined) throw invalid("plugin is required for a process plugin");
       if (body.version === undefined) throw invalid("version is required for a process plugin");
-      const version = text("version", body.version, 256);
-      if (!SEMVER.test(version)) throw invalid("version must be a semantic version like 1.2.3");
+      const version = checkPluginVersion(body.version);
       if (body.args !== undefined && !Array.isArray(body.args)) {
         throw invalid("args must be a list of strings");
       }
@@ -285,13 +370,19 @@ function settings(kind: PluginKind, body: Record<string, unknown>): PluginSettin
       if (body.connection === undefined) {
         throw invalid("connection is required for a postgres plugin");
       }
-      return { kind, connection: postgresConnection(body.connection) };
+      return withColumnTypes(
+        { kind, connection: postgresConnection(body.connection) },
+        body.column_types,
+      );
     case "sqlite":
       if (body.path === undefined) throw invalid("path is required for a sqlite plugin");
-      return { kind, path: text("path", body.path) };
+      return withColumnTypes({ kind, path: text("path", body.path) }, body.column_types);
     case "csv":
       if (body.output_dir === undefined) throw invalid("output_dir is required for a csv plugin");
-      return { kind, output_dir: text("output_dir", body.output_dir) };
+      return withColumnTypes(
+        { kind, output_dir: text("output_dir", body.output_dir) },
+        body.column_types,
+      );
     case "json":
       if (body.path === undefined) throw invalid("path is required for a json plugin");
       return { kind, path: text("path", body.path), pretty: flag("pretty", body.pretty, false) };

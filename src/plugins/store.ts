@@ -117,6 +117,33 @@ export class PluginStore {
     });
   }
 
+  /**
+   * Change the plugins `pick` chooses, all at once: `change` gets each chosen definition and
+   * returns its new one (checked again). Nothing is written when `pick` chooses none or
+   * a check fails. Returns the changed plugins.
+   */
+  updateMany(
+    pick: (plugins: readonly Plugin[]) => Plugin[],
+    change: (plugin: PluginDefinition) => unknown,
+  ): Promise<Plugin[]> {
+    return withKeyLock(this.path, async () => {
+      const plugins = await readAll(this.path);
+      const chosen = new Set(pick(plugins).map((p) => p.name));
+      const now = new Date().toISOString();
+      const changed: Plugin[] = [];
+      for (let i = 0; i < plugins.length; i++) {
+        if (!chosen.has(plugins[i].name)) continue;
+        const { created_at, updated_at: _u, ...definition } = plugins[i];
+        const next = checkPluginDefinition(change(definition));
+        if (next.name !== definition.name) throw new DbxError("invalid_input", "a name is fixed");
+        plugins[i] = { ...next, created_at, updated_at: now };
+        changed.push(plugins[i]);
+      }
+      if (changed.length > 0) await writeAll(this.path, plugins);
+      return changed;
+    });
+  }
+
   /** Enable or disable a plugin instance (unchanged when it already is). */
   setEnabled(name: string, enabled: boolean): Promise<Plugin> {
     return withKeyLock(this.path, async () => {

@@ -349,7 +349,8 @@ const SCHEMAS: Json = {
     type: "object",
     description: "tcp: host, port; http: endpoint, https, headers; grpc: endpoint; log: " +
       "level, template; process: plugin, version, args, env, working_dir; postgres: " +
-      "connection; sqlite: path; csv: output_dir; json: path, pretty",
+      "connection; sqlite: path; csv: output_dir; json: path, pretty; postgres, sqlite " +
+      "and csv also column_types ({aggregate: {field: type}})",
     properties: {
       kind: {
         enum: ["tcp", "http", "grpc", "log", "process", "postgres", "sqlite", "csv", "json"],
@@ -1195,6 +1196,37 @@ const PATHS: Record<string, Record<string, Json>> = {
       errors: [400, 404, 413],
     }),
   },
+  "/v1/plugin-mappings": {
+    post: operation({
+      summary: "Set the column type of an aggregate field for table plugins (plugin map)",
+      description: "For the plugin named `plugin`, else every plugin of that kind, else " +
+        "(no `plugin`) every postgres, sqlite and csv plugin. Types: integer, float, " +
+        "decimal(p,s), boolean, text, timestamp, date, json, binary, object.",
+      tag: "plugins",
+      scope: "plugin.manage on plugin:NAME (plugin:* without a plugin; each plugin changed)",
+      body: {
+        type: "object",
+        properties: {
+          aggregate_type: str(),
+          field: str(),
+          datatype: str("column type"),
+          plugin: str("plugin name or kind"),
+        },
+        required: ["aggregate_type", "field", "datatype"],
+        additionalProperties: false,
+      },
+      ok: {
+        type: "object",
+        properties: {
+          aggregate_type: str(),
+          field: str(),
+          datatype: str(),
+          plugins: arrayOf(ref("Plugin")),
+        },
+      },
+      errors: [400, 404, 413],
+    }),
+  },
   "/v1/plugin-checks": {
     post: operation({
       summary: "Check the targets of one plugin, or of every enabled plugin",
@@ -1206,6 +1238,41 @@ const PATHS: Record<string, Record<string, Json>> = {
         properties: { name: str(), kind: str(), ok: { type: "boolean" }, error: str() },
       }),
       errors: [400, 404, 413],
+    }),
+  },
+  "/v1/plugin-installs": {
+    post: operation({
+      summary: "Install a process plugin's bundle (zip, tar or tar.gz) for this platform",
+      tag: "plugins",
+      scope: "plugin.manage on plugin:*",
+      body: {
+        type: "object",
+        required: ["plugin", "version", "source"],
+        properties: {
+          plugin: str(),
+          version: str(),
+          source: { type: "string", description: "an absolute path on the server, or a URL" },
+          bin: { type: "string", description: "the binary inside the bundle" },
+          checksum: { type: "string", description: "sha256 of the bundle, hex" },
+          force: { type: "boolean", description: "replace an installed version" },
+        },
+        additionalProperties: false,
+      },
+      ok: {
+        type: "object",
+        properties: {
+          plugin: str(),
+          version: str(),
+          target: str(),
+          bin: str(),
+          path: str(),
+          sha256: str(),
+          files: int(),
+          installed_at: str(),
+          replaced: { type: "boolean" },
+        },
+      },
+      errors: [400, 404, 409, 413, 503],
     }),
   },
 };

@@ -7,8 +7,21 @@ import { aggregateResource, pluginResource } from "../../auth/scope.ts";
 import { DbxError } from "../../errors.ts";
 import { checkPlugin, queueReport, replayAggregate } from "../../plugins/delivery/manage.ts";
 import { withDeliveryState } from "../../plugins/delivery/registry.ts";
-import { checkPluginDefinition, checkPluginName } from "../../plugins/plugin.ts";
+import {
+  checkColumnTypes,
+  checkPluginDefinition,
+  checkPluginName,
+  checkPluginVersion,
+  type Plugin,
+  TABLE_KINDS,
+} from "../../plugins/plugin.ts";
 import { PluginStore } from "../../plugins/store.ts";
+import {
+  checkChecksum,
+  checkSource,
+  installBundle,
+  readSource,
+} from "../../plugins/process/install.ts";
 import {
   checkName,
   checkObject,
@@ -19,6 +32,7 @@ import {
 } from "../checks.ts";
 import type { Node } from "../node.ts";
 import type { Operations } from "./spec.ts";
+import { checkLabel } from "../../util/label.ts";
 
 const manage = {
   action: "plugin.manage",
@@ -54,6 +68,10 @@ function queueSelection(raw: unknown, extra: string[] = []) {
 
 const MAX_QUEUE_TAKE = 1000;
 
+type TablePlugin = Extract<Plugin, { kind: (typeof TABLE_KINDS)[number] }>;
+const isTable = <T extends { kind: string }>(p: T): p is T & Pick<TablePlugin, "column_types"> =>
+  (TABLE_KINDS as readonly string[]).includes(p.kind);
+
 /** The plugin operations. */
 export const pluginOperations: Operations<
   | "listPlugins"
@@ -66,8 +84,53 @@ export const pluginOperations: Operations<
   | "retryPluginQueue"
   | "clearPluginQueue"
   | "replayPlugin"
+  | "installPlugin"
   | "testPlugins"
+  | "mapPluginField"
 > = {
+  installPlugin: {
+    // Installing a binary that process plugins then run is as much as managing them all.
+    scope: { action: "plugin.manage", resources: () => [pluginResource()] },
+    check(raw) {
+      const body = checkObject(
+        raw,
+        ["plugin", "version", "source", "bin", "checksum", "force"],
+        "the input",
+      );
+      const out: {
+        plugin: string;
+        version: string;
+        source: string;
+        bin?: string;
+        checksum?: string;
+        force?: boolean;
+      } = {
+        plugin: checkLabel("plugin", body.plugin),
+        version: checkPluginVersion(body.version),
+        source: checkSource(body.source),
+      };
+      const bin = optionalString(body, "bin");
+      if (bin !== undefined) out.bin = bin;
+      if (body.checksum !== undefined && body.checksum !== null) {
+        out.checksum = checkChecksum(body.checksum);
+      }
+      const force = optionalBoolean(body, "force");
+      if (force !== undefined) out.force = force;
+      return out;
+    },
+    async run({ node }, input) {
+      const bytes = await readSource(input.source);
+      return await installBundle(node.dataDir, {
+        plugin: input.plugin,
+        version: input.version,
+        bytes,
+        bin: input.bin,
+        checksum: input.checksum,
+        force: input.force,
+      });
+    },
+  },
+
   listPlugins: {
     scope: { action: "plugin.manage", resources: "filtered" },
     check: (raw) => checkObject(raw ?? {}, [], "the input") as Record<string, never>,
@@ -87,7 +150,15 @@ export const pluginOperations: Operations<
     scope: manage,
     check: (raw) => checkPluginDefinition(raw),
     async run({ node, engine }, input) {
-      const result = await store(node).upsert({ ...input, enabled: input.enabled !== false });
+      const definition = { ...input, enabled: input.enabled !== false };
+      // Configuring a table plugin again keeps the column types `plugin map` gave it.
+      if (isTable(definition) && definition.column_types === undefined) {
+        const before = (await store(node).list()).find((p) => p.name === input.name);
+        if (before && isTable(before) && before.column_types) {
+          definition.column_types = before.column_types;
+        }
+      }
+      const result = await store(node).upsert(definition);
       if (result.created) {
         // Delivery starts after what is committed now, also when no server runs yet.
         const last = await (await engine()).lastPosition();
@@ -120,7 +191,11 @@ export const pluginOperations: Operations<
     async run({ node }, input) {
       if (input.check) {
         // As the seed says: enabling checks connectivity first, and refuses when it fails.
-        const result = await checkPlugin(await store(node).get(input.name));
+        const result = await checkPlugin(
+          await store(node).get(input.name),
+          undefined,
+          node.dataDir,
+        );
         if (!result.ok) {
           throw new DbxError(
             "unavailable",
@@ -245,7 +320,66 @@ export const pluginOperations: Operations<
       if (input.name !== undefined && chosen.length === 0) {
         throw new DbxError("forbidden", `the caller may not manage plugin ${input.name}`);
       }
-      return await Promise.all(chosen.map((p) => checkPlugin(p)));
+      return await Promise.all(chosen.map((p) => checkPlugin(p, undefined, node.dataDir)));
+    },
+  },
+
+  mapPluginField: {
+    // plugin:NAME when one is named (or a kind), plugin:* for every table plugin; each
+    // plugin changed is checked again while running.
+    scope: {
+      action: "plugin.manage",
+      resources: (input) => [pluginResource(input.plugin)],
+    },
+    check(raw) {
+      const body = checkObject(raw, ["aggregate_type", "field", "datatype", "plugin"], "the input");
+      const aggregateType = requiredString(body, "aggregate_type");
+      const field = requiredString(body, "field");
+      const datatype = requiredString(body, "datatype");
+      // The same checks as a stored mapping, and the type in its canonical form.
+      const types = checkColumnTypes({ [aggregateType]: { [field]: datatype } })!;
+      const out = { aggregate_type: aggregateType, field, datatype: types[aggregateType][field] };
+      return body.plugin === undefined || body.plugin === null
+        ? out
+        : { ...out, plugin: checkPluginName(body.plugin) };
+    },
+    async run({ node, permit }, input) {
+      const kinds = TABLE_KINDS.join(", ");
+      const plugins = await store(node).updateMany(
+        (all) => {
+          let chosen: Plugin[];
+          if (input.plugin === undefined) {
+            chosen = all.filter(isTable);
+            if (chosen.length === 0) {
+              throw new DbxError("not_found", `no ${kinds} plugin is configured`);
+            }
+          } else {
+            const named = all.find((p) => p.name === input.plugin);
+            // The older seed named plugins by kind: `--plugin postgres` is every postgres one.
+            chosen = named ? [named] : all.filter((p) => p.kind === input.plugin && isTable(p));
+            if (chosen.length === 0) {
+              throw new DbxError("not_found", `no plugin named ${JSON.stringify(input.plugin)}`);
+            }
+            if (named && !isTable(named)) {
+              throw new DbxError(
+                "invalid_input",
+                `plugin ${named.name} is a ${named.kind} plugin; column types apply to ${kinds}`,
+              );
+            }
+          }
+          for (const p of chosen) permit("plugin.manage", pluginResource(p.name));
+          return chosen;
+        },
+        (p) => {
+          const types = { ...(isTable(p) ? p.column_types : undefined) };
+          types[input.aggregate_type] = {
+            ...types[input.aggregate_type],
+            [input.field]: input.datatype,
+          };
+          return { ...p, column_types: types };
+        },
+      );
+      return { ...input, plugins };
     },
   },
 };

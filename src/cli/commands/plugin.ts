@@ -1,9 +1,11 @@
 /**
- * `dbx plugin config <kind> …|enable|disable|remove|list|test|replay`: configure the
- * plugins that committed events are delivered to. The older seed's short forms
- * (`dbx plugin json --path …`, named after their kind unless `--name` is given) are kept.
+ * `dbx plugin config <kind> …|enable|disable|remove|list|test|replay|install`: configure
+ * the plugins that committed events are delivered to, and install process plugins. The
+ * older seed's short forms (`dbx plugin json --path …`, named after their kind unless
+ * `--name` is given) are kept.
  * Every command goes through the API (locally, or through the running server).
  */
+import { resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import {
   LOG_LEVELS,
@@ -82,8 +84,12 @@ const KIND_OPTIONS: Record<PluginKind, { summary: string; add(cmd: Command): Com
         .option("--header <KEY=VALUE>", "request header (repeatable)", parsePair),
   },
   grpc: {
-    summary: "send EventRecord batches to a replication-compatible gRPC endpoint",
-    add: (c) => c.requiredOption("--endpoint <host|url>", "endpoint of the gRPC service"),
+    summary: "send EventRecord batches to an ApplyEvents endpoint (proto/plugin.proto)",
+    add: (c) =>
+      c.requiredOption(
+        "--endpoint <host|url>",
+        "host:port, or http(s)://host:port, of an eventdbx.plugin.PluginReceiver",
+      ),
   },
   log: {
     summary: "write a formatted line per event to the server's log",
@@ -269,6 +275,47 @@ export function registerPlugin(program: Command): void {
   registerKinds(config, true);
   registerKinds(plugin, false);
 
+  const map = plugin
+    .command("map")
+    .description(
+      "set the column type of an aggregate field for the postgres, sqlite and csv plugins " +
+        "(default: the schema's column type, else text)",
+    )
+    .requiredOption("--aggregate <name>", "aggregate type")
+    .requiredOption("--field <field>", "state field")
+    .requiredOption(
+      "--datatype <type>",
+      "integer, float, decimal(p,s), boolean, text, timestamp, date, json, binary, object",
+    )
+    .option(
+      "--plugin <name>",
+      "only this plugin, or every plugin of this kind (e.g. postgres); default: every " +
+        "postgres, sqlite and csv plugin",
+    );
+  withJsonOption(map);
+  withCommonOptions(map);
+  map.action(
+    async (
+      flags: JsonFlags & { aggregate: string; field: string; datatype: string; plugin?: string },
+    ) => {
+      const input = {
+        aggregate_type: flags.aggregate,
+        field: flags.field,
+        datatype: flags.datatype,
+        ...(flags.plugin === undefined ? {} : { plugin: flags.plugin }),
+      };
+      const r = await manage(flags, (db) => db.call("mapPluginField", input));
+      if (flags.json) printJson(r);
+      else {
+        console.log(
+          `mapped ${r.aggregate_type}.${r.field} to ${r.datatype} for ${
+            r.plugins.map((p) => `${p.kind} plugin ${p.name}`).join(", ")
+          }`,
+        );
+      }
+    },
+  );
+
   const named = (
     command: string,
     description: string,
@@ -337,6 +384,49 @@ export function registerPlugin(program: Command): void {
     else printChecks(checks);
     if (checks.some((c) => !c.ok)) throw new CliExit(1);
   });
+
+  const install = plugin
+    .command("install")
+    .description(
+      "install a process plugin's bundle (zip, tar or tar.gz) for this platform under " +
+        "<data_dir>/plugins/<plugin>/<version>/<target>/",
+    )
+    .argument("<plugin>", "plugin id")
+    .argument("<version>", "plugin version (semver)")
+    .requiredOption("--source <path|url>", "bundle file, or an http(s) URL to fetch it from")
+    .option("--bin <file>", "the binary inside the bundle (default: the plugin id)")
+    .option("--checksum <sha256>", "refuse the bundle unless its sha256 is this")
+    .option("--force", "replace the version if it is installed");
+  withJsonOption(install);
+  withCommonOptions(install);
+  install.action(
+    async (
+      id: string,
+      version: string,
+      flags: JsonFlags & { source: string; bin?: string; checksum?: string; force?: boolean },
+    ) => {
+      // A path is the caller's: the server (if one runs) reads it from the same machine.
+      const source = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(flags.source)
+        ? flags.source
+        : resolve(flags.source);
+      const input = {
+        plugin: id,
+        version,
+        source,
+        ...(flags.bin === undefined ? {} : { bin: flags.bin }),
+        ...(flags.checksum === undefined ? {} : { checksum: flags.checksum }),
+        ...(flags.force ? { force: true } : {}),
+      };
+      const r = await manage(flags, (db) => db.call("installPlugin", input));
+      if (flags.json) printJson(r);
+      else {
+        console.log(
+          `${r.replaced ? "reinstalled" : "installed"} plugin ${r.plugin} ${r.version} ` +
+            `for ${r.target} in ${r.path} (binary ${r.bin}, sha256 ${r.sha256})`,
+        );
+      }
+    },
+  );
 
   const replay = plugin
     .command("replay")

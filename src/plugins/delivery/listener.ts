@@ -34,6 +34,11 @@ export async function startPluginDelivery(
     dataDir: node.dataDir,
     engine: await node.engine(),
     maxAttempts: () => node.config.plugin_max_attempts,
+    schemaColumnTypes: (type) => {
+      const schema = node.schemas.get(type);
+      return schema &&
+        Object.fromEntries(Object.entries(schema.columns).map(([field, c]) => [field, c.type]));
+    },
     ...options,
   });
   const finished = Promise.withResolvers<string | undefined>();

@@ -185,7 +185,8 @@ export interface PluginCheck {
 }
 
 /**
- * Check that a plugin's target is reachable (and that its kind delivers).
+ * Check that a plugin's target is reachable (and that its kind delivers); a process
+ * plugin's binary is looked for under `dataDir`.
  *
  * @example
  * ```ts
@@ -199,9 +200,10 @@ export interface PluginCheck {
 export async function checkPlugin(
   plugin: Plugin,
   timeoutMs = DEFAULT_ATTEMPT_TIMEOUT_MS,
+  dataDir?: string,
 ): Promise<PluginCheck> {
   const base = { name: plugin.name, kind: plugin.kind };
-  const sink = openSink(plugin, { timeoutMs, logLine: () => {} });
+  const sink = openSink(plugin, { timeoutMs, logLine: () => {}, dataDir });
   if (typeof sink === "string") return { ...base, ok: false, error: sink };
   try {
     await withTimeout(

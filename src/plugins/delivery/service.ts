@@ -10,6 +10,7 @@ import type { Plugin } from "../plugin.ts";
 import { PluginStore } from "../store.ts";
 import { type BackoffPolicy, type Clock, DEFAULT_BACKOFF, systemClock } from "./backoff.ts";
 import { acquireDeliveryState, releaseDeliveryState } from "./registry.ts";
+import type { SchemaColumnTypes } from "./sinks/column_types.ts";
 import { openSink } from "./sinks/mod.ts";
 import { cachedStateAt } from "./state_at.ts";
 import { PluginWorker } from "./worker.ts";
@@ -34,6 +35,8 @@ export interface DeliveryOptions {
   random?: () => number;
   /** Where log plugins write and problems are reported (stderr by default). */
   log?: (line: string) => void;
+  /** The schema's column types of an aggregate type (the table kinds' default types). */
+  schemaColumnTypes?: SchemaColumnTypes;
 }
 
 interface Running {
@@ -81,6 +84,8 @@ export async function startDelivery(options: DeliveryOptions): Promise<PluginDel
       timeoutMs: options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS,
       logLine: log,
       stateAt: cachedStateAt(options.engine),
+      dataDir: options.dataDir,
+      schemaColumnTypes: options.schemaColumnTypes,
     });
     if (typeof sink === "string") {
       log(`warning: plugin ${plugin.name}: ${sink}; its events wait until it can deliver`);

@@ -64,6 +64,8 @@ export class PluginWorker {
   /** Pending queue entries per aggregate, in position order (the head is tried first). */
   #pending = new Map<string, QueueEntry[]>();
   #pendingCount = 0;
+  /** Events read from the feed but not looked at yet (the queue filled up meanwhile). */
+  #held: EventRecord[] = [];
   #feed!: FeedSubscription;
   #cursor = 0;
   #stopped = false;
@@ -174,7 +176,9 @@ export class PluginWorker {
           await this.#sleep(this.#untilDue());
           continue;
         }
-        const records = await this.#feed.next(this.#untilDue());
+        const records = this.#held.length > 0
+          ? this.#held.splice(0)
+          : await this.#feed.next(this.#untilDue());
         if (records === null) break;
         if (records.length > 0) await this.#handle(records);
       } catch (err) {
@@ -201,6 +205,11 @@ export class PluginWorker {
   async #handle(records: EventRecord[]): Promise<void> {
     let i = 0;
     while (i < records.length && !this.#stopped) {
+      // A full queue stops reading here, not at the end of the page: the bound holds.
+      if (this.#pendingCount >= this.#pauseAt) {
+        this.#held = records.slice(i);
+        return;
+      }
       // Events of an aggregate that has events waiting go behind them.
       const waiting: QueueEntry[] = [];
       const from = i;

@@ -1,7 +1,7 @@
 /**
  * Plugin configuration routes (`plugin.manage`), used by the CLI's `plugin` commands while a
  * server runs: list, show, configure (PUT: 201 when added), remove (once disabled), enable
- * and disable.
+ * and disable; the delivery queue, connectivity checks and column types (`plugin map`).
  */
 import { call } from "../../http/call.ts";
 import type { App, RouteDeps } from "../deps.ts";
@@ -37,6 +37,9 @@ export function registerPluginRoutes(app: App, deps: RouteDeps): void {
     ["/v1/plugin-queue/retry", "retryPluginQueue"],
     ["/v1/plugin-queue/clear", "clearPluginQueue"],
     ["/v1/plugin-checks", "testPlugins"],
+    ["/v1/plugin-mappings", "mapPluginField"],
+    // The bundle is read where the server runs (a path there, or a URL it fetches).
+    ["/v1/plugin-installs", "installPlugin"],
   ] as const;
   for (const [path, op] of posts) {
     app.post(

@@ -4,12 +4,17 @@
  * columns then every field seen; when a new field appears the file is rewritten once with
  * the wider header (atomically), earlier rows getting an empty cell. Each batch reaches
  * the disk before it counts as acknowledged.
+ *
+ * Typed fields (column_types.ts) are written in their type's canonical form (booleans
+ * true/false, timestamps in RFC 3339 UTC, numbers as digits); a value that does not fit fails
+ * its event, as in the databases.
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../../../util/atomic_file.ts";
 import { openAppend } from "./json_file.ts";
 import { META_COLUMNS, rowsOf, type StateAt, type StateRow } from "./rows.ts";
 import { DeliveryError, errorText, type Sink } from "./sink.ts";
+import { type ColumnTyping, ColumnValueError, typedText } from "./column_types.ts";
 
 const enc = new TextEncoder();
 
@@ -97,7 +102,10 @@ export function csvFileName(aggregateType: string): string {
  * await sink.close();
  * ```
  */
-export function csvSink(settings: { output_dir: string }, stateAt?: StateAt): Sink {
+export function csvSink(
+  settings: { output_dir: string; typing?: ColumnTyping },
+  stateAt?: StateAt,
+): Sink {
   const headers = new Map<string, string[]>();
 
   /** The header of a type's file (read from the file the first time). */
@@ -148,8 +156,28 @@ export function csvSink(settings: { output_dir: string }, stateAt?: StateAt): Si
     maxBatch: 100,
     async deliver(records) {
       if (!stateAt) throw new DeliveryError("the csv plugin needs the aggregates' state");
+      let refused: string | undefined;
+      const rows: StateRow[] = [];
       try {
-        const rows = await rowsOf(records, stateAt);
+        for (const row of await rowsOf(records, stateAt)) {
+          const types = settings.typing?.(row.aggregate_type);
+          if (!types || types.size === 0) {
+            rows.push(row);
+            continue;
+          }
+          try {
+            const fields = new Map(row.fields);
+            for (const [column, value] of fields) {
+              const type = types.get(column);
+              if (value !== null && type) fields.set(column, typedText(column, type, value));
+            }
+            rows.push({ ...row, fields });
+          } catch (err) {
+            if (!(err instanceof ColumnValueError)) throw err;
+            refused = `${row.aggregate_type}/${row.aggregate_id} v${row.version}: ${err.message}`;
+            break;
+          }
+        }
         const byType = new Map<string, StateRow[]>();
         for (const row of rows) {
           byType.set(row.aggregate_type, [...byType.get(row.aggregate_type) ?? [], row]);
@@ -173,6 +201,7 @@ export function csvSink(settings: { output_dir: string }, stateAt?: StateAt): Si
         headers.clear(); // read again from the files
         throw new DeliveryError(`${settings.output_dir}: ${errorText(err)}`, 0);
       }
+      if (refused !== undefined) throw new DeliveryError(refused, rows.length);
     },
     async check() {
       try {

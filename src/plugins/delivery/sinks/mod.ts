@@ -1,5 +1,7 @@
 /** The sink of each plugin kind that delivers in this version. */
 import type { PluginSettings } from "../../plugin.ts";
+import { columnTyping, type SchemaColumnTypes } from "./column_types.ts";
+import { grpcSink } from "./grpc.ts";
 import { httpSink } from "./http.ts";
 import { jsonFileSink } from "./json_file.ts";
 import { logSink } from "./log.ts";
@@ -7,6 +9,7 @@ import type { Sink } from "./sink.ts";
 import { tcpSink } from "./tcp.ts";
 import { csvSink } from "./csv.ts";
 import { postgresSink } from "./postgres.ts";
+import { processSink } from "./process.ts";
 import type { StateAt } from "./rows.ts";
 import { sqliteSink } from "./sqlite.ts";
 
@@ -19,6 +22,10 @@ export interface SinkOptions {
   logLine?: (line: string) => void;
   /** The aggregate's state at an event, for the table kinds (postgres, sqlite, csv). */
   stateAt?: StateAt;
+  /** The schema's column types of an aggregate type, the table kinds' default types. */
+  schemaColumnTypes?: SchemaColumnTypes;
+  /** The data directory, where process plugins are installed (required for them). */
+  dataDir?: string;
 }
 
 /** Kinds that deliver events in this version. */
@@ -30,6 +37,8 @@ export const DELIVERING_KINDS = [
   "postgres",
   "sqlite",
   "csv",
+  "grpc",
+  "process",
 ] as const;
 
 /**
@@ -52,6 +61,12 @@ export function openSink(
         headers: plugin.headers,
         timeoutMs: options.timeoutMs,
       });
+    case "grpc":
+      return grpcSink({
+        name: plugin.name,
+        endpoint: plugin.endpoint,
+        timeoutMs: options.timeoutMs,
+      });
     case "tcp":
       return tcpSink({ host: plugin.host, port: plugin.port, timeoutMs: options.timeoutMs });
     case "log":
@@ -63,15 +78,41 @@ export function openSink(
       return jsonFileSink({ path: plugin.path, pretty: plugin.pretty });
     case "postgres":
       return postgresSink(
-        { connection: plugin.connection, timeoutMs: options.timeoutMs },
+        {
+          connection: plugin.connection,
+          timeoutMs: options.timeoutMs,
+          typing: columnTyping(plugin.column_types, options.schemaColumnTypes),
+        },
         options.stateAt,
       );
     case "sqlite":
-      return sqliteSink({ path: plugin.path }, options.stateAt);
+      return sqliteSink(
+        {
+          path: plugin.path,
+          typing: columnTyping(plugin.column_types, options.schemaColumnTypes),
+        },
+        options.stateAt,
+      );
     case "csv":
-      return csvSink({ output_dir: plugin.output_dir }, options.stateAt);
+      return csvSink(
+        {
+          output_dir: plugin.output_dir,
+          typing: columnTyping(plugin.column_types, options.schemaColumnTypes),
+        },
+        options.stateAt,
+      );
+    case "process":
+      if (options.dataDir === undefined) return "process plugins need the data directory";
+      return processSink(
+        { ...plugin, dataDir: options.dataDir, timeoutMs: options.timeoutMs },
+        options.stateAt,
+        options.logLine,
+      );
     default:
-      return `${plugin.kind} plugins do not deliver events in this version (delivering kinds: ${
+      // Every kind delivers now; this stays for a kind added to the model first.
+      return `${
+        (plugin as { kind: string }).kind
+      } plugins do not deliver events in this version (delivering kinds: ${
         DELIVERING_KINDS.join(", ")
       })`;
   }

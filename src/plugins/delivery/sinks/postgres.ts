@@ -4,10 +4,23 @@
  * batch is one transaction: tables and columns are created as types and fields appear,
  * rows are upserted, and an older event (a replay) never replaces a newer row. The commit
  * acknowledges the batch.
+ *
+ * Columns are typed (column_types.ts): integer → BIGINT, float → DOUBLE PRECISION,
+ * decimal(p,s) → NUMERIC(p,s), boolean → BOOLEAN, timestamp → TIMESTAMPTZ, date → DATE,
+ * json and object → JSONB, binary (base64) → BYTEA, anything else TEXT. A column whose type
+ * changed (a new mapping or schema) is converted in place at the next batch.
  */
 import { createHash } from "node:crypto";
 import pg from "pg";
-import { META_COLUMNS, quoteIdent, rowsOf, type StateAt } from "./rows.ts";
+import { Buffer } from "node:buffer";
+import {
+  binaryBytes,
+  type ColumnType,
+  type ColumnTyping,
+  ColumnValueError,
+  typedText,
+} from "./column_types.ts";
+import { META_COLUMNS, quoteIdent, rowsOf, type StateAt, type StateRow } from "./rows.ts";
 import { DeliveryError, errorText, type Sink, withTimeout } from "./sink.ts";
 
 /** PostgreSQL cuts identifiers at 63 bytes: longer names get a hash suffix instead. */
@@ -30,6 +43,63 @@ export function pgName(name: string): string {
   return `${prefix}_${hash}`;
 }
 
+/**
+ * The PostgreSQL type of a column type: as written in DDL, and as information_schema names it.
+ *
+ * @example
+ * ```ts
+ * pgType({ kind: "integer" }); // { sql: "BIGINT", info: "bigint" }
+ * pgType(undefined); // { sql: "TEXT", info: "text" }
+ * ```
+ */
+export function pgType(type: ColumnType | undefined): { sql: string; info: string } {
+  switch (type?.kind) {
+    case "integer":
+      return { sql: "BIGINT", info: "bigint" };
+    case "float":
+      return { sql: "DOUBLE PRECISION", info: "double precision" };
+    case "decimal":
+      return { sql: `NUMERIC(${type.precision},${type.scale})`, info: "numeric" };
+    case "boolean":
+      return { sql: "BOOLEAN", info: "boolean" };
+    case "timestamp":
+      return { sql: "TIMESTAMPTZ", info: "timestamp with time zone" };
+    case "date":
+      return { sql: "DATE", info: "date" };
+    case "json":
+    case "object":
+      return { sql: "JSONB", info: "jsonb" };
+    case "binary":
+      return { sql: "BYTEA", info: "bytea" };
+    default:
+      return { sql: "TEXT", info: "text" };
+  }
+}
+
+/** A row's field values as parameters for their columns' types. */
+function typedValues(row: StateRow, types: Map<string, ColumnType>): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const [column, value] of row.fields) {
+    const type = types.get(column);
+    if (value === null || type === undefined || type.kind === "text") out.set(column, value);
+    else {
+      const text = typedText(column, type, value);
+      out.set(column, type.kind === "binary" ? Buffer.from(binaryBytes(text)) : text);
+    }
+  }
+  return out;
+}
+
+/** Most parameters one INSERT takes (PostgreSQL allows 65535). */
+const MAX_PARAMS = 30_000;
+
+/** A row with its values typed for their columns. */
+interface Prepared {
+  row: StateRow;
+  values: Map<string, unknown>;
+  types: Map<string, ColumnType>;
+}
+
 interface PgClient {
   connect(): Promise<void>;
   query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
@@ -50,11 +120,12 @@ interface PgClient {
  * ```
  */
 export function postgresSink(
-  settings: { connection: string; timeoutMs: number },
+  settings: { connection: string; timeoutMs: number; typing?: ColumnTyping },
   stateAt?: StateAt,
 ): Sink {
   let client: PgClient | undefined;
-  const columns = new Map<string, Set<string>>();
+  /** Per aggregate type: column → its type as information_schema names it. */
+  const columns = new Map<string, Map<string, string>>();
   const connect = async () => {
     if (client) return client;
     const c = new pg.Client({
@@ -73,7 +144,12 @@ export function postgresSink(
     columns.clear();
     c?.end().catch(() => {});
   };
-  const ensureTable = async (c: PgClient, type: string, fields: Iterable<string>) => {
+  const ensureTable = async (
+    c: PgClient,
+    type: string,
+    fields: Iterable<string>,
+    types: Map<string, ColumnType>,
+  ) => {
     const table = quoteIdent(pgName(type));
     let known = columns.get(type);
     if (!known) {
@@ -82,18 +158,33 @@ export function postgresSink(
           "version BIGINT NOT NULL, event_id TEXT, event_type TEXT, updated_at TIMESTAMPTZ)",
       );
       const { rows } = await c.query(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = " +
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = " +
           "current_schema() AND table_name = $1",
         [pgName(type)],
       );
-      known = new Set(rows.map((r) => String(r.column_name)));
+      known = new Map(rows.map((r) => [String(r.column_name), String(r.data_type)]));
       columns.set(type, known);
     }
     for (const field of fields) {
       const column = pgName(field);
-      if (known.has(column)) continue;
-      await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${quoteIdent(column)} TEXT`);
-      known.add(column);
+      const wanted = pgType(types.get(field));
+      const has = known.get(column);
+      if (has === wanted.info) continue;
+      const name = quoteIdent(column);
+      if (has === undefined) {
+        await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${name} ${wanted.sql}`);
+      } else {
+        // The type changed: convert what the column holds (text in between, the common form).
+        const using = wanted.info === "bytea"
+          ? `decode(${name}::text, 'base64')`
+          : has === "bytea"
+          ? `encode(${name}, 'base64')::${wanted.sql}`
+          : `${name}::text::${wanted.sql}`;
+        await c.query(
+          `ALTER TABLE ${table} ALTER COLUMN ${name} TYPE ${wanted.sql} USING ${using}`,
+        );
+      }
+      known.set(column, wanted.info);
     }
   };
   // Connection strings may hold a password: errors name neither it nor the URL.
@@ -102,47 +193,28 @@ export function postgresSink(
     maxBatch: 100,
     async deliver(records, signal) {
       if (!stateAt) throw new DeliveryError("the postgres plugin needs the aggregates' state");
-      const rows = await rowsOf(records, stateAt);
-      try {
-        await withTimeout(settings.timeoutMs * 4, signal, "the postgres batch", async () => {
-          const c = await connect();
-          await c.query("BEGIN");
-          try {
-            for (const row of rows) {
-              await ensureTable(c, row.aggregate_type, row.fields.keys());
-              const names: string[] = [...META_COLUMNS];
-              const values: unknown[] = [
-                row.aggregate_id,
-                row.version,
-                row.event_id,
-                row.event_type,
-                row.updated_at,
-              ];
-              for (const [field, value] of row.fields) {
-                names.push(pgName(field));
-                values.push(value);
-              }
-              const quoted = names.map(quoteIdent);
-              const table = quoteIdent(pgName(row.aggregate_type));
-              await c.query(
-                `INSERT INTO ${table} (${quoted.join(", ")}) VALUES (${
-                  names.map((_, i) => `$${i + 1}`).join(", ")
-                }) ON CONFLICT (aggregate_id) DO UPDATE SET ${
-                  quoted.slice(1).map((q) => `${q} = EXCLUDED.${q}`).join(", ")
-                } WHERE ${table}.version <= EXCLUDED.version`,
-                values,
-              );
-            }
-            await c.query("COMMIT");
-          } catch (err) {
-            await c.query("ROLLBACK").catch(() => {});
-            throw err;
-          }
-        });
-      } catch (err) {
-        drop();
-        throw new DeliveryError(failure(err), 0);
+      const all = await rowsOf(records, stateAt);
+      // Values that do not fit their types fail their event; the rows before it still go.
+      const typesOf = new Map<string, Map<string, ColumnType>>();
+      const rows: Prepared[] = [];
+      let refused: string | undefined;
+      for (const row of all) {
+        let types = typesOf.get(row.aggregate_type);
+        if (!types) {
+          types = settings.typing?.(row.aggregate_type) ?? new Map();
+          typesOf.set(row.aggregate_type, types);
+        }
+        try {
+          rows.push({ row, values: typedValues(row, types), types });
+        } catch (err) {
+          if (!(err instanceof ColumnValueError)) throw err;
+          refused =
+            `postgres: ${row.aggregate_type}/${row.aggregate_id} v${row.version}: ${err.message}`;
+          break;
+        }
       }
+      if (rows.length > 0) await write(rows, signal);
+      if (refused !== undefined) throw new DeliveryError(refused, rows.length);
     },
     async check(signal) {
       try {
@@ -159,4 +231,70 @@ export function postgresSink(
       return Promise.resolve();
     },
   };
+
+  /** One transaction for the rows: all are acknowledged, or none. */
+  async function write(rows: Prepared[], signal: AbortSignal): Promise<void> {
+    try {
+      await withTimeout(settings.timeoutMs * 4, signal, "the postgres batch", async () => {
+        const c = await connect();
+        await c.query("BEGIN");
+        try {
+          // Within one transaction only the last state of each aggregate survives: older
+          // rows of the batch are skipped, and each type's rows go in few statements.
+          const last = new Map<string, Prepared>();
+          for (const p of rows) last.set(`${p.row.aggregate_type}\u0000${p.row.aggregate_id}`, p);
+          const byType = new Map<string, Prepared[]>();
+          for (const p of last.values()) {
+            byType.set(p.row.aggregate_type, [...byType.get(p.row.aggregate_type) ?? [], p]);
+          }
+          for (const [type, group] of byType) {
+            const fields = new Set(group.flatMap((p) => [...p.row.fields.keys()]));
+            await ensureTable(c, type, fields, group[0].types);
+            // Every column of the table: a field the state no longer has is cleared.
+            const known = [...columns.get(type)!.keys()].filter((n) =>
+              !(META_COLUMNS as readonly string[]).includes(n)
+            );
+            const byColumn = new Map([...fields].map((f) => [pgName(f), f]));
+            const names = [...META_COLUMNS, ...known];
+            const quoted = names.map(quoteIdent);
+            const table = quoteIdent(pgName(type));
+            const perRow = Math.max(1, Math.floor(MAX_PARAMS / names.length));
+            for (let at = 0; at < group.length; at += perRow) {
+              const values: unknown[] = [];
+              const tuples: string[] = [];
+              for (const { row, values: typed } of group.slice(at, at + perRow)) {
+                const base = values.length;
+                values.push(
+                  row.aggregate_id,
+                  row.version,
+                  row.event_id,
+                  row.event_type,
+                  row.updated_at,
+                );
+                for (const column of known) {
+                  const field = byColumn.get(column);
+                  values.push(field === undefined ? null : typed.get(field) ?? null);
+                }
+                tuples.push(`(${names.map((_, i) => `$${base + i + 1}`).join(", ")})`);
+              }
+              await c.query(
+                `INSERT INTO ${table} (${quoted.join(", ")}) VALUES ${tuples.join(", ")} ` +
+                  `ON CONFLICT (aggregate_id) DO UPDATE SET ${
+                    quoted.slice(1).map((q) => `${q} = EXCLUDED.${q}`).join(", ")
+                  } WHERE ${table}.version <= EXCLUDED.version`,
+                values,
+              );
+            }
+          }
+          await c.query("COMMIT");
+        } catch (err) {
+          await c.query("ROLLBACK").catch(() => {});
+          throw err;
+        }
+      });
+    } catch (err) {
+      drop();
+      throw new DeliveryError(failure(err), 0);
+    }
+  }
 }
