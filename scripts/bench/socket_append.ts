@@ -29,14 +29,7 @@
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { PAYLOAD } from "./engine_bench.ts";
-import {
-  type BenchContext,
-  DENO_CONFIG,
-  fmtMs,
-  fmtRate,
-  fmtRatio,
-  type Suite,
-} from "./harness.ts";
+import { type BenchContext, DENO_CONFIG, fmtMs, fmtRate, fmtRatio, type Suite } from "./harness.ts";
 import { combine, type LoadResult, type Operation, runLoad } from "./load.ts";
 import { type DbxServer, startDbxServer } from "./dbx_server.ts";
 
