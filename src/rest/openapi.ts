@@ -387,6 +387,14 @@ const REMOVED = {
   properties: { name: str(), removed: { const: true } },
 };
 
+/** What `queue retry` and `queue clear` act on: one plugin, one event, or all. */
+const QUEUE_SELECTION: Json = {
+  type: "object",
+  properties: { name: str(), event_id: { type: "string", format: "uuid" } },
+  additionalProperties: false,
+};
+const QUEUE_SCOPE = "plugin.manage on plugin:NAME (plugin:* without a name)";
+
 const PATHS: Record<string, Record<string, Json>> = {
   "/health": {
     get: operation({
@@ -1172,12 +1180,8 @@ const PATHS: Record<string, Record<string, Json>> = {
     post: operation({
       summary: "Make queued events (dead ones too) due now with a fresh count of attempts",
       tag: "plugins",
-      scope: "plugin.manage on plugin:NAME (plugin:* without a name)",
-      body: {
-        type: "object",
-        properties: { name: str(), event_id: { type: "string", format: "uuid" } },
-        additionalProperties: false,
-      },
+      scope: QUEUE_SCOPE,
+      body: QUEUE_SELECTION,
       ok: { type: "object", properties: { retried: int() } },
       errors: [400, 404, 413],
     }),
@@ -1186,12 +1190,8 @@ const PATHS: Record<string, Record<string, Json>> = {
     post: operation({
       summary: "Remove dead events from the queue",
       tag: "plugins",
-      scope: "plugin.manage on plugin:NAME (plugin:* without a name)",
-      body: {
-        type: "object",
-        properties: { name: str(), event_id: { type: "string", format: "uuid" } },
-        additionalProperties: false,
-      },
+      scope: QUEUE_SCOPE,
+      body: QUEUE_SELECTION,
       ok: { type: "object", properties: { cleared: int() } },
       errors: [400, 404, 413],
     }),
