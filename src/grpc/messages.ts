@@ -6,12 +6,7 @@
  * payload and patch …) is the API's.
  */
 import type { JsonObject } from "../api/checks.ts";
-import type {
-  AggregateRecord,
-  EventRecord,
-  ListedAggregate,
-  VerifyResult,
-} from "../api/operations.ts";
+import type { AggregateRecord, ListedAggregate, VerifyResult } from "../api/operations.ts";
 import { DbxError } from "../errors.ts";
 
 /** `AppendEventRequest` as decoded (absent fields stay absent). */
@@ -47,24 +42,6 @@ export interface ListEventsMessage {
   aggregate_id?: string;
   skip?: number;
   take?: number;
-}
-
-/** `Event` as sent. */
-export interface EventMessage {
-  aggregate_type: string;
-  aggregate_id: string;
-  event_type: string;
-  payload_json: string;
-  metadata: {
-    event_id: string;
-    created_at: string;
-    issued_by?: { group: string; user: string };
-    note?: string;
-  };
-  version: number;
-  hash: string;
-  merkle_root: string;
-  position: number;
 }
 
 /** `Aggregate` as sent. */
@@ -189,36 +166,6 @@ export function aggregateRefInput(
   text(input, "aggregate_type", message.aggregate_type);
   text(input, "aggregate_id", message.aggregate_id);
   return input;
-}
-
-/**
- * A committed event as an `Event` message.
- *
- * @example
- * ```ts
- * import type { EventRecord } from "../api/operations.ts";
- * declare const record: EventRecord;
- * eventMessage(record).payload_json; // '{"name":"Jane"}'
- * ```
- */
-export function eventMessage(record: EventRecord): EventMessage {
-  const { metadata } = record;
-  return {
-    aggregate_type: record.aggregate_type,
-    aggregate_id: record.aggregate_id,
-    event_type: record.event_type,
-    payload_json: JSON.stringify(record.payload),
-    metadata: {
-      event_id: metadata.event_id,
-      created_at: metadata.created_at,
-      ...(metadata.issued_by ? { issued_by: metadata.issued_by } : {}),
-      ...(metadata.note === undefined ? {} : { note: metadata.note }),
-    },
-    version: record.version,
-    hash: record.hash,
-    merkle_root: record.merkle_root,
-    position: record.position,
-  };
 }
 
 /**

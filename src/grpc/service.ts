@@ -9,6 +9,7 @@
  * then answer INVALID_ARGUMENT (grpc-js itself would say INTERNAL), after the token was
  * checked, as REST checks the token before blaming the body.
  */
+import { eventMessage } from "../protobuf/event_message.ts";
 import {
   Metadata,
   type sendUnaryData,
@@ -30,7 +31,6 @@ import {
   aggregateMessage,
   aggregateRefInput,
   appendInput,
-  eventMessage,
   getAggregateInput,
   listAggregatesInput,
   listEventsInput,

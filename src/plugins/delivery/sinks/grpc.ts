@@ -15,6 +15,7 @@ import {
 } from "@grpc/grpc-js";
 import { fileURLToPath } from "node:url";
 import type { EventRecord } from "../../../engine/types.ts";
+import { type EventMessage, eventMessage } from "../../../protobuf/event_message.ts";
 import { DeliveryError, errorText, type Sink, withTimeout } from "./sink.ts";
 import { checkReachable } from "./tcp.ts";
 
@@ -28,54 +29,6 @@ const PROTO_DIR = fileURLToPath(new URL("../../../../proto/", import.meta.url));
 export const PLUGIN_PROTO = "plugin.proto";
 /** Full name of the service a grpc plugin implements. */
 export const PLUGIN_RECEIVER_SERVICE = "eventdbx.plugin.PluginReceiver";
-
-/** `eventdbx.api.Event` as sent: the EventRecord, its payload as JSON text. */
-export interface EventMessage {
-  aggregate_type: string;
-  aggregate_id: string;
-  event_type: string;
-  payload_json: string;
-  metadata: {
-    event_id: string;
-    created_at: string;
-    issued_by?: { group: string; user: string };
-    note?: string;
-  };
-  version: number;
-  hash: string;
-  merkle_root: string;
-  position: number;
-}
-
-/**
- * An EventRecord as an `eventdbx.api.Event` message (absent metadata stays absent).
- *
- * @example
- * ```ts
- * import type { EventRecord } from "../../../engine/types.ts";
- * declare const record: EventRecord;
- * pluginEventMessage(record).payload_json; // '{"name":"Jane"}'
- * ```
- */
-export function pluginEventMessage(record: EventRecord): EventMessage {
-  const { metadata } = record;
-  return {
-    aggregate_type: record.aggregate_type,
-    aggregate_id: record.aggregate_id,
-    event_type: record.event_type,
-    payload_json: JSON.stringify(record.payload),
-    metadata: {
-      event_id: metadata.event_id,
-      created_at: metadata.created_at,
-      ...(metadata.issued_by ? { issued_by: metadata.issued_by } : {}),
-      ...(metadata.note === undefined ? {} : { note: metadata.note }),
-    },
-    version: record.version,
-    hash: record.hash,
-    merkle_root: record.merkle_root,
-    position: record.position,
-  };
-}
 
 /** `ApplyEventsRequest` as sent. */
 export interface ApplyEventsMessage {
@@ -147,7 +100,7 @@ export function grpcSink(settings: { name: string; endpoint: string; timeoutMs: 
     new Promise<number>((resolve, reject) => {
       const request: ApplyEventsMessage = {
         plugin: settings.name,
-        events: records.map(pluginEventMessage),
+        events: records.map(eventMessage),
       };
       const call = channel().makeUnaryRequest<ApplyEventsMessage, ApplyEventsReply>(
         method.path,
