@@ -2,7 +2,7 @@
  * Starting and stopping the gRPC worker (worker.ts) from the engine's thread: the API is
  * served to it over a message port, and it reports when it listens and when it stopped.
  */
-import { workerReports } from "../util/worker_reports.ts";
+import { WORKER_START_TIMEOUT_MS, workerReports } from "../util/worker_reports.ts";
 import type { Api } from "../api/api.ts";
 import { serveApiOnPort } from "../api/port/serve.ts";
 import { DbxError, fromErrorData } from "../errors.ts";
@@ -10,7 +10,6 @@ import type { GrpcServiceOptions } from "./service.ts";
 import type { GrpcWorkerReport, GrpcWorkerShutdown, GrpcWorkerStart } from "./worker.ts";
 
 /** How long the worker may take to load the protos and bind. */
-const START_TIMEOUT_MS = 15_000;
 
 export interface GrpcWorkerOptions {
   api: Api;
@@ -71,7 +70,7 @@ export async function startGrpcWorker(options: GrpcWorkerOptions): Promise<GrpcW
   worker.postMessage(start, [channel.port2]);
   let first: GrpcWorkerReport;
   try {
-    first = await next(START_TIMEOUT_MS);
+    first = await next(WORKER_START_TIMEOUT_MS);
   } catch (err) {
     stop();
     throw err;

@@ -4,6 +4,7 @@
  * connections over them. HTTP parsing, JSON and formatting then run beside the single writer
  * instead of on its thread; what is left on the engine's thread per request is the API call.
  */
+import { WORKER_START_TIMEOUT_MS } from "../util/worker_reports.ts";
 import { cpus } from "node:os";
 import type { Api } from "../api/api.ts";
 import { serveApiOnPort, type ServedPort } from "../api/port/serve.ts";
@@ -17,7 +18,6 @@ import { openPublicPort, type PublicPort } from "./public_port.ts";
 import type { WorkerReport, WorkerStart } from "./http_worker.ts";
 
 /** How long a worker may take to bind its port. */
-const START_TIMEOUT_MS = 15_000;
 
 /**
  * The number of HTTP workers `[server] http_workers` asks for: "auto" serves HTTP on the
@@ -138,7 +138,7 @@ export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpS
         api: channel.port2,
       };
       worker.postMessage(start, [channel.port2]);
-      const first = await nextReport(run, START_TIMEOUT_MS);
+      const first = await nextReport(run, WORKER_START_TIMEOUT_MS);
       if (first.type === "failed") throw fromErrorData(first.error);
       if (first.type !== "listening") throw new DbxError("internal", "unexpected worker report");
       addresses.push(first.address);

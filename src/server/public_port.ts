@@ -2,13 +2,12 @@
  * A public port: the gate (gate.ts) running in its worker isolate, in front of the private
  * servers that answer its connections.
  */
-import { workerReports } from "../util/worker_reports.ts";
+import { WORKER_START_TIMEOUT_MS, workerReports } from "../util/worker_reports.ts";
 import { DbxError } from "../errors.ts";
 import type { GateOptions, Upstream } from "./gate.ts";
 import type { GateCommand, GateReport } from "./gate_worker.ts";
 
 /** How long the gate may take to bind its port. */
-const START_TIMEOUT_MS = 15_000;
 
 /** A public port that is accepting. */
 export interface PublicPort {
@@ -71,7 +70,7 @@ export async function openPublicPort(
   send({ type: "start", options: { ...gateOptions, reportPeers: onPeer !== undefined } });
   let first: GateReport;
   try {
-    first = await next(START_TIMEOUT_MS);
+    first = await next(WORKER_START_TIMEOUT_MS);
   } catch (err) {
     worker.terminate();
     throw err;

@@ -5,7 +5,7 @@
  * thread. What `startSocket` returns is what the server's lifecycle needs of a surface with
  * a listener of its own (the served address, a graceful shutdown, the end).
  */
-import { workerReports } from "../util/worker_reports.ts";
+import { WORKER_START_TIMEOUT_MS, workerReports } from "../util/worker_reports.ts";
 import type { Api } from "../api/api.ts";
 import { serveApiOnPort } from "../api/port/serve.ts";
 import { type Config, defaultConfig } from "../config/mod.ts";
@@ -15,7 +15,6 @@ import type { SocketLimits } from "./server.ts";
 import type { SocketCommand, SocketReport } from "./worker.ts";
 
 /** How long the worker may take to bind its port. */
-const START_TIMEOUT_MS = 15_000;
 
 /** A running control socket. */
 export interface SocketListener {
@@ -123,7 +122,7 @@ export async function startSocket(api: Api, settings: SocketSettings): Promise<S
   send({ type: "start", settings, api: channel.port2 }, [channel.port2]);
   let first: SocketReport;
   try {
-    first = await next(START_TIMEOUT_MS);
+    first = await next(WORKER_START_TIMEOUT_MS);
   } catch (err) {
     stop();
     throw err;

@@ -5,6 +5,13 @@
  */
 import { DbxError } from "../errors.ts";
 
+/**
+ * How long a worker may take to say it is listening. Generous: under `deno test` a worker's
+ * modules are type-checked as it starts, which takes many seconds on a loaded machine; a
+ * worker that cannot start reports so at once, so only a hung one waits this long.
+ */
+export const WORKER_START_TIMEOUT_MS = 60_000;
+
 /** The host's side of a worker's reports. */
 export interface WorkerReports<R> {
   /** The next report, in order; `unavailable` when the worker failed or took too long. */
