@@ -30,6 +30,7 @@ import {
 } from "./harness.ts";
 import { pluginSuites } from "./plugins_bench.ts";
 import { restSuites } from "./rest_bench.ts";
+import { replicationSuites } from "./replication_bench.ts";
 import { socketSuites } from "./socket_append.ts";
 import { tokenSuites } from "./token_bench.ts";
 
@@ -42,6 +43,7 @@ export const SUITES: Suite[] = [
   ...grpcSuites,
   ...socketSuites,
   ...backupSuites,
+  ...replicationSuites,
   ...pluginSuites,
 ];
 

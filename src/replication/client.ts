@@ -135,38 +135,67 @@ export async function openPeerSession(
   }
   disarm();
 
+  // Requests are pipelined: each is sealed and written as soon as it is made (frames go out
+  // in nonce order), and the answers, which the remote sends in the same order, are matched
+  // to them by one reader. So the remote always has the next request at hand.
   let nextId = 1;
-  let busy: Promise<unknown> = Promise.resolve();
-  const request = (op: PeerRequest["op"], input: unknown): Promise<unknown> => {
-    // One request in flight: answers come back in order on one stream.
-    const run = async () => {
-      if (closed) throw new DbxError("unavailable", `the session with ${who} is closed`);
-      const id = nextId++;
-      arm();
-      try {
-        await writeAll(conn, sealFrame(keys.send, { id, op, input }));
+  const waiting: {
+    id: number;
+    resolve: (result: unknown) => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+  let reading = false;
+  let written: Promise<void> = Promise.resolve();
+  const failAll = (err: unknown) => {
+    close();
+    disarm();
+    const error = failure(err);
+    for (const w of waiting.splice(0)) w.reject(error);
+  };
+  const readAnswers = async () => {
+    reading = true;
+    try {
+      while (waiting.length > 0) {
         const answer = await readSealedFrame(reader, keys.receive) as
           | { id: number; ok: true; result: unknown }
           | { id: number; ok: false; error: unknown }
           | null;
         if (answer === null) throw new DbxError("unavailable", `${who} closed the session`);
-        if (answer.id !== id) throw new DbxError("unavailable", `${who} answered out of order`);
-        if (!answer.ok) {
-          const answered = fromErrorData(answer.error as never);
-          REMOTE_ANSWERS.add(answered);
-          throw answered;
+        if (answer.id !== waiting[0].id) {
+          throw new DbxError("unavailable", `${who} answered out of order`);
         }
-        return answer.result;
-      } catch (err) {
-        if (!REMOTE_ANSWERS.has(err as Error)) close();
-        throw failure(err);
-      } finally {
-        disarm();
+        const { resolve, reject } = waiting.shift()!;
+        // Each answer restarts the clock for the next one.
+        if (waiting.length > 0) arm();
+        else disarm();
+        if (answer.ok) resolve(answer.result);
+        // An error the remote answered keeps the session open.
+        else reject(fromErrorData(answer.error as never));
       }
-    };
-    const result = busy.then(run, run);
-    busy = result.catch(() => {});
-    return result;
+    } catch (err) {
+      failAll(err);
+    } finally {
+      reading = false;
+    }
+  };
+  const request = (op: PeerRequest["op"], input: unknown): Promise<unknown> => {
+    if (closed) {
+      return Promise.reject(new DbxError("unavailable", `the session with ${who} is closed`));
+    }
+    const id = nextId++;
+    let frame: Uint8Array;
+    try {
+      frame = sealFrame(keys.send, { id, op, input });
+    } catch (err) {
+      failAll(err);
+      return Promise.reject(failure(err));
+    }
+    return new Promise((resolve, reject) => {
+      waiting.push({ id, resolve, reject });
+      if (waiting.length === 1) arm();
+      written = written.then(() => writeAll(conn, frame)).catch(failAll);
+      if (!reading) readAnswers();
+    });
   };
 
   return {
@@ -184,6 +213,3 @@ export async function openPeerSession(
     },
   };
 }
-
-/** Errors the remote answered keep the session open; transport errors end it. */
-const REMOTE_ANSWERS = new WeakSet<Error>();

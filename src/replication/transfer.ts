@@ -10,8 +10,9 @@
  * Each batch is committed by the sink on its own (and checked there again, event by event),
  * so an interrupted transfer resumes from the sink's head: running it again moves only what
  * is missing, and nothing once both sides agree. Memory is bounded by one page of heads and
- * one batch of events.
+ * a few batches of events (`moveAll`), whatever the size of the source.
  */
+import { Buffer } from "node:buffer";
 import type { AggregateRef, AggregateSchema, EventRecord } from "../api/operations.ts";
 import { isDbxError } from "../errors.ts";
 import { canonicalJson } from "../integrity/canonical_json.ts";
@@ -25,8 +26,20 @@ export const MAX_BATCH_SIZE = 10_000;
 const HEADS_PAGE = 500;
 /** Events asked for per read (the sides cap pages at their page limit anyway). */
 const EVENTS_PAGE = 1000;
+/**
+ * Events asked of the source before they are used, and events in imports queued at the sink
+ * (each import is all or nothing on its own). Enough that one synced write at the sink
+ * carries a few thousand events even when aggregates are small (the sink's writer commits
+ * every import queued during a write in the next one), few enough that memory stays small.
+ */
+const EVENTS_AHEAD = 2000;
+const EVENTS_IN_FLIGHT = 4000;
+/** At most this many page reads, and imports, outstanding at once. */
+const MAX_OUTSTANDING = 64;
 /** A batch is cut before its JSON passes this many bytes (a frame is at most 16 MiB). */
 const BATCH_BYTES = 4 << 20;
+/** At most this many JSON bytes of events in imports queued at the sink. */
+const BYTES_IN_FLIGHT = 16 << 20;
 
 /** Which aggregates a transfer covers: all, or the union of the types and ids named. */
 export interface TransferFilter {
@@ -82,8 +95,6 @@ export interface TransferOptions {
   schemas?: "with" | "only";
   onProgress?: (progress: TransferProgress) => void;
 }
-
-const utf8 = new TextEncoder();
 
 /** The source's heads the filter covers, a page at a time. */
 async function* sourceHeads(
@@ -297,40 +308,94 @@ interface Batch {
   bytes: number;
 }
 
-/** Read the moves' events from the source, a page at a time, cut into batches. */
+/** One page of a move to read: versions (skip, skip + take]. */
+interface Page {
+  move: Move;
+  skip: number;
+  take: number;
+}
+
+/**
+ * Read the moves' events from the source, a page at a time, cut into batches. Page reads
+ * for about EVENTS_AHEAD events are asked for before their pages are used, so the source
+ * (and the link) work while the sink imports; pages are used in order.
+ */
 async function* batchesOf(
   source: ReplicationSide,
   moves: Move[],
   batchSize: number,
 ): AsyncGenerator<Batch> {
-  for (const move of moves) {
-    let next = move.have;
-    while (next < move.want) {
-      const take = Math.min(batchSize, EVENTS_PAGE, move.want - next);
-      const events = (await source.events({ ...move.ref, skip: next, take })).map(portable);
-      if (events.length === 0) break;
-      next += events.length;
-      // Cut by size too: one huge payload must not make a frame too large.
-      let batch: Batch = { move, events: [], bytes: 0 };
-      for (const event of events) {
-        const size = utf8.encode(JSON.stringify(event)).length;
-        if (batch.events.length > 0 && batch.bytes + size > BATCH_BYTES) {
-          yield batch;
-          batch = { move, events: [], bytes: 0 };
-        }
-        batch.events.push(event);
-        batch.bytes += size;
+  const size = Math.min(batchSize, EVENTS_PAGE);
+  const pages = (function* (): Generator<Page> {
+    for (const move of moves) {
+      for (let skip = move.have; skip < move.want; skip += size) {
+        yield { move, skip, take: Math.min(size, move.want - skip) };
       }
-      yield batch;
     }
+  })();
+  const read = (page: Page, skip = page.skip, take = page.take) =>
+    source.events({ ...page.move.ref, skip, take });
+  const queue: { page: Page; events: Promise<EventRecord[]> }[] = [];
+  const ahead = Math.min(MAX_OUTSTANDING, Math.max(2, Math.ceil(EVENTS_AHEAD / size)));
+  const fill = () => {
+    while (queue.length < ahead) {
+      const next = pages.next();
+      if (next.done) return;
+      const events = read(next.value);
+      // Awaited in turn below; one that fails after the transfer ended must not go unhandled.
+      events.catch(() => {});
+      queue.push({ page: next.value, events });
+    }
+  };
+  /** Moves the source holds fewer events of than it listed (changed meanwhile): no more pages. */
+  const short = new Set<Move>();
+  for (fill(); queue.length > 0; fill()) {
+    const { page, events: reading } = queue.shift()!;
+    fill();
+    let received = await reading;
+    if (short.has(page.move)) continue;
+    // A source may cap a page below what was asked: read the rest before the next page.
+    while (received.length < page.take) {
+      const more = await read(page, page.skip + received.length, page.take - received.length);
+      if (more.length === 0) break;
+      received = received.concat(more);
+    }
+    if (received.length < page.take) short.add(page.move);
+    if (received.length === 0) continue;
+    const events = received.map(portable);
+    // The whole page's size first (one pass, no copy): most pages fit in one batch.
+    const pageBytes = Buffer.byteLength(JSON.stringify(events)) - events.length - 1;
+    if (pageBytes <= BATCH_BYTES) {
+      yield { move: page.move, events, bytes: pageBytes };
+      continue;
+    }
+    // Cut by size too: one huge payload must not make a frame too large.
+    let batch: Batch = { move: page.move, events: [], bytes: 0 };
+    for (const event of events) {
+      const size = Buffer.byteLength(JSON.stringify(event));
+      if (batch.events.length > 0 && batch.bytes + size > BATCH_BYTES) {
+        yield batch;
+        batch = { move: page.move, events: [], bytes: 0 };
+      }
+      batch.events.push(event);
+      batch.bytes += size;
+    }
+    yield batch;
   }
 }
 
 /**
  * Import the moves' batches in order, reading the next batch from the source while the sink
- * imports the current one (one batch ahead: memory stays bounded). A batch the sink refuses
- * (tampered, diverged meanwhile, archived) wrote nothing; that aggregate is reported and
- * skipped, the others go on. A lost connection or an internal error ends the transfer.
+ * imports, and keeping up to EVENTS_IN_FLIGHT events' imports queued at the sink: its writer then
+ * prepares the next batch while the previous one syncs, and commits the batches that queued
+ * meanwhile in one synced write. Batches of one aggregate queue in version order, so the
+ * sink's head stays a prefix of the source's history whenever the transfer stops. Memory
+ * stays bounded: one page read ahead plus the batches in flight.
+ *
+ * A batch the sink refuses (tampered, diverged meanwhile, archived) wrote nothing; that
+ * aggregate is reported once (the batches of it still in flight fail too, as not following
+ * its head, and are not reported again) and skipped, the others go on. A lost connection
+ * or an internal error ends the transfer.
  */
 async function moveAll(
   source: ReplicationSide,
@@ -342,24 +407,73 @@ async function moveAll(
 ): Promise<void> {
   const failed = new Set<Move>();
   const batches = batchesOf(source, moves, batchSize);
-  let ahead = batches.next();
-  for (;;) {
-    const step = await ahead;
-    if (step.done) return;
-    ahead = batches.next();
-    // Settled later in this loop; a transfer ended by an error must not leave it unhandled.
-    ahead.catch(() => {});
-    const batch = step.value;
-    if (failed.has(batch.move)) continue;
+  const inFlight: { batch: Batch; done: Promise<{ imported: number }> }[] = [];
+  let fatal: unknown;
+  const send = (batch: Batch) => sink.importEvents({ ...batch.move.ref, events: batch.events });
+  const settleOldest = async () => {
+    const { batch, done } = inFlight.shift()!;
+    let result: { imported: number } | undefined;
+    let error: unknown;
     try {
-      const done = await sink.importEvents({ ...batch.move.ref, events: batch.events });
-      summary.events += done.imported;
-      summary.bytes += batch.bytes;
-      progress();
+      result = await done;
     } catch (err) {
-      if (!isDbxError(err) || err.code === "unavailable" || err.code === "internal") throw err;
-      failed.add(batch.move);
-      summary.failed.push({ ...batch.move.ref, message: err.message });
+      error = err;
+      // Batches in flight may reach the sink's writer out of order (e.g. over several
+      // connections to a running server): one that found the aggregate behind its first
+      // version, after the batch before it went in, is sent again, now in order.
+      if (!failed.has(batch.move) && behind(err, batch)) {
+        result = await send(batch).catch((again) => (error = again, undefined));
+      }
     }
+    if (result === undefined) {
+      if (!isDbxError(error) || error.code === "unavailable" || error.code === "internal") {
+        fatal ??= error;
+        return;
+      }
+      if (failed.has(batch.move)) return;
+      failed.add(batch.move);
+      summary.failed.push({ ...batch.move.ref, message: error.message });
+      return;
+    }
+    summary.events += result.imported;
+    summary.bytes += batch.bytes;
+    progress();
+  };
+  let ahead = batches.next();
+  let events = 0;
+  let bytes = 0;
+  try {
+    while (fatal === undefined) {
+      const step = await ahead;
+      if (step.done) break;
+      ahead = batches.next();
+      // Settled later in this loop; a transfer ended by an error must not leave it unhandled.
+      ahead.catch(() => {});
+      const batch = step.value;
+      if (failed.has(batch.move)) continue;
+      const done = send(batch);
+      done.catch(() => {});
+      inFlight.push({ batch, done });
+      events += batch.events.length;
+      bytes += batch.bytes;
+      while (
+        inFlight.length >= MAX_OUTSTANDING || events >= EVENTS_IN_FLIGHT ||
+        bytes >= BYTES_IN_FLIGHT
+      ) {
+        events -= inFlight[0].batch.events.length;
+        bytes -= inFlight[0].batch.bytes;
+        await settleOldest();
+      }
+    }
+  } finally {
+    // Settle whatever was sent, also when reading the source failed.
+    while (inFlight.length > 0) await settleOldest();
   }
+  if (fatal !== undefined) throw fatal;
+}
+
+/** Whether a refused import found the aggregate short of the version before its first. */
+function behind(err: unknown, batch: Batch): boolean {
+  const current = isDbxError(err, "conflict") ? err.details?.current_version : undefined;
+  return typeof current === "number" && current < batch.events[0].version - 1;
 }
