@@ -8,6 +8,7 @@
  * exit 1; every other aggregate still moves. Running the same command again moves only
  * what is still missing.
  */
+import { formatBytes, ProgressLine } from "../progress.ts";
 import { type Command, InvalidArgumentError } from "commander";
 import type { AggregateRef } from "../../api/operations.ts";
 import { resolveLocation } from "../../config/mod.ts";
@@ -60,23 +61,6 @@ function parseAggregateId(value: string): AggregateRef {
   return { aggregate_type: value.slice(0, at), aggregate_id: value.slice(at + 1) };
 }
 
-function sizeText(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
-}
-
-function progressLine(verb: string): ((p: TransferProgress) => void) | undefined {
-  if (!Deno.stderr.isTerminal()) return undefined;
-  const encoder = new TextEncoder();
-  return (p) =>
-    Deno.stderr.writeSync(
-      encoder.encode(
-        `\r${verb}: ${p.aggregates} aggregates checked, ${p.events} events, ${sizeText(p.bytes)}`,
-      ),
-    );
-}
-
 function report(direction: "push" | "pull", name: string, summary: TransferSummary): void {
   const moved = direction === "push" ? `to ${name}` : `from ${name}`;
   const verb = summary.dry_run
@@ -86,7 +70,7 @@ function report(direction: "push" | "pull", name: string, summary: TransferSumma
     : "pulled";
   console.log(
     `${verb} ${summary.events} events of ${summary.moved_aggregates} aggregates ${moved}` +
-      (summary.dry_run ? "" : ` (${sizeText(summary.bytes)})`) +
+      (summary.dry_run ? "" : ` (${formatBytes(summary.bytes)})`) +
       ` in ${(summary.elapsed_ms / 1000).toFixed(1)} s; ${summary.aggregates} aggregates ` +
       `checked, ${summary.up_to_date} up to date, ${summary.diverged.length} diverged` +
       (summary.failed.length > 0 ? `, ${summary.failed.length} refused` : "") +
@@ -118,10 +102,15 @@ async function run(direction: "push" | "pull", name: string, flags: TransferFlag
       port,
       publicKey: remote.public_key,
     });
+    const progress = new ProgressLine();
     try {
       const local = apiSide(db);
       const remoteName = `remote ${name}`;
-      const onProgress = flags.json ? undefined : progressLine(direction);
+      const onProgress = flags.json ? undefined : (p: TransferProgress) =>
+        progress.update(
+          `${direction}: ${p.aggregates} aggregates checked, ${p.events} events, ` +
+            formatBytes(p.bytes),
+        );
       const result = await transfer({
         source: direction === "push" ? local : peer,
         sink: direction === "push" ? peer : local,
@@ -133,9 +122,9 @@ async function run(direction: "push" | "pull", name: string, flags: TransferFlag
         schemas: flags.schemaOnly ? "only" : flags.schema ? "with" : undefined,
         onProgress,
       });
-      if (onProgress) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
       return result;
     } finally {
+      progress.clear();
       peer.close();
     }
   });
