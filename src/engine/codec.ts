@@ -225,7 +225,8 @@ export function decodeEventHeader(value: Uint8Array): StoredEventHeader {
   return header;
 }
 
-function isEventHeader(h: StoredEventHeader): boolean {
+/** Whether a parsed event header has the shape `decodeEventHeader` accepts. */
+export function isEventHeader(h: StoredEventHeader): boolean {
   const m = h?.metadata;
   return h !== null && typeof h === "object" && typeof h.event_type === "string" &&
     m !== null && typeof m === "object" && typeof m.event_id === "string" &&

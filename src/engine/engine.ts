@@ -588,7 +588,12 @@ export class Engine {
    */
   async verifyPositions(options: { from?: number; take?: number } = {}): Promise<PositionCheck> {
     const take = Math.min(options.take ?? POSITIONS_PAGE.default, POSITIONS_PAGE.max);
-    return await verifyPositionIndex(this.#storage, options.from ?? 1, Math.max(1, take));
+    return await verifyPositionIndex(
+      this.#storage,
+      options.from ?? 1,
+      Math.max(1, take),
+      this.#indexTail.runs,
+    );
   }
 
   /**

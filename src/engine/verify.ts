@@ -37,6 +37,7 @@ import { sha256Node } from "../integrity/sha256_small.ts";
 import type { Storage } from "../store/storage.ts";
 import {
   decodeEventHeader,
+  isEventHeader,
   isPlainObject,
   openHeadState,
   openJson,
@@ -58,7 +59,7 @@ import {
 } from "./keys.ts";
 import { foldPayload } from "./state.ts";
 import type { VerifyResult } from "./types.ts";
-import { entriesAbove, IndexTail, PositionCursor } from "./verify_index.ts";
+import { entriesAbove, type IndexRuns, IndexTail, PositionCursor } from "./verify_index.ts";
 
 /** Tuning knobs; the defaults suit production. */
 export interface VerifyOptions {
@@ -72,7 +73,10 @@ export interface VerifyOptions {
   requireWorkers?: boolean;
   /** The stored head value the head was decoded from (default: read again). */
   headValue?: Uint8Array;
-  /** A summary of the global position index kept between verifies (an engine keeps one). */
+  /**
+   * A summary of the global position index kept between verifies, with the index records
+   * they read (an engine keeps one: a whole-store verify then reads the index about once).
+   */
   indexTail?: IndexTail;
 }
 
@@ -251,10 +255,52 @@ export async function verifyAggregate(
   options: VerifyOptions = {},
 ): Promise<VerifyResult> {
   const part = aggregatePart(type, id);
-  const headKey = partKeys.head(part);
   const findings = new Findings();
-  const version = head?.version;
 
+  // Reads that do not depend on the events start now and overlap with what follows (each is
+  // a round trip to the store's threads, a good part of verifying a small aggregate).
+  const snapshotsRead = snapshotVersions(storage, type, id, findings);
+  snapshotsRead.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+  const eventIds = head ? new Prefetched(storage.range(eventIdRange(part))) : undefined;
+  // The events too, when they will be read on this thread.
+  const parallel = head !== undefined && head.version > (options.parallelAbove ?? PARALLEL_ABOVE);
+  const events = parallel ? undefined : new Prefetched(storage.range(eventRange(type, id)));
+  try {
+    return await verifyWith(storage, dek, type, id, head, options, {
+      part,
+      findings,
+      snapshotsRead,
+      eventIds,
+      events,
+    });
+  } finally {
+    await Promise.allSettled([snapshotsRead]);
+    await eventIds?.close();
+    await events?.close();
+  }
+}
+
+/** What `verifyAggregate` started before the checks that need it. */
+interface Started {
+  part: Uint8Array;
+  findings: Findings;
+  snapshotsRead: Promise<number[]>;
+  eventIds: Prefetched | undefined;
+  /** The aggregate's events, when the pass runs on this thread. */
+  events: Prefetched | undefined;
+}
+
+async function verifyWith(
+  storage: Storage,
+  dek: Uint8Array,
+  type: string,
+  id: string,
+  head: StoredHead | undefined,
+  options: VerifyOptions,
+  { part, findings, snapshotsRead, eventIds, events }: Started,
+): Promise<VerifyResult> {
+  const headKey = partKeys.head(part);
+  const version = head?.version;
   // What the events will be compared with: the sealed state and the snapshots.
   let sealed: { at: number; state: Record<string, unknown> } | undefined;
   const late: string[] = [];
@@ -273,13 +319,22 @@ export async function verifyAggregate(
       }
     }
   }
-  const snapshots = await snapshotVersions(storage, type, id, findings);
+  const snapshots = await snapshotsRead;
   const states = new StateChecks(storage, dek, part, findings, sealed, snapshots, version);
   // The state before any event (version 0) is empty.
   states.offer(0, {});
   await states.settle();
 
-  const input: PassInput = { storage, dek, type, id, part, last: version, states };
+  const input: PassInput = {
+    storage,
+    dek,
+    type,
+    id,
+    part,
+    last: version,
+    states,
+    runs: options.indexTail?.runs,
+  };
   let pass: Pass | undefined;
   if (version !== undefined && version > (options.parallelAbove ?? PARALLEL_ABOVE)) {
     pass = await verifyParallel(input, options);
@@ -287,7 +342,7 @@ export async function verifyAggregate(
       throw new DbxError("unavailable", "the verification worker threads could not start");
     }
   }
-  pass ??= await verifySequential(input);
+  pass ??= await verifySequential(input, events);
   if (pass.failure) findings.add(pass.failure.version, pass.failure.reason, true);
   const passed = pass.failure ? pass.failure.version - 1 : pass.count;
   const root = pass.failure ? undefined : toHex(pass.root);
@@ -302,9 +357,9 @@ export async function verifyAggregate(
       else if (!sameList(pass.frontier, head.frontier)) findings.add(v, reasons.frontier);
     }
     for (const why of late) findings.add(v, why);
-    await checkBeyondHead(storage, part, v, pass.lastPosition, snapshots, findings, options);
-    if (v >= 1 && passed >= 1) await checkCreatedAt(storage, part, head, findings);
-    await checkEventIds(storage, part, v, passed, findings);
+    await checkBeyondHead(storage, part, v, pass, snapshots, findings, options);
+    if (v >= 1 && passed >= 1) await checkCreatedAt(storage, part, head, pass, findings);
+    await checkEventIds(storage, part, v, passed, eventIds!, findings);
   }
 
   // A state compared at a version after the first failing event lost to that event: the
@@ -348,23 +403,23 @@ async function checkBeyondHead(
   storage: Storage,
   part: Uint8Array,
   version: number,
-  lastPosition: number,
+  pass: Pass,
   snapshots: readonly number[],
   findings: Findings,
   options: VerifyOptions,
 ): Promise<void> {
+  const { lastPosition } = pass;
   // Read again each time: whatever was read before it was committed before it, and a head
   // is written with its events, snapshots and index entries.
   const headNow = () => currentVersion(storage, part, version);
 
-  for await (
-    const [key] of storage.range({
-      gt: partKeys.event(part, version),
-      lt: prefixEnd(partKeys.event(part, 0).subarray(0, part.length + 2)),
-      keysOnly: true,
-      limit: 1,
-    })
-  ) {
+  const beyond = pass.beyond !== undefined ? (pass.beyond ? [[pass.beyond]] : []) : storage.range({
+    gt: partKeys.event(part, version),
+    lt: prefixEnd(partKeys.event(part, 0).subarray(0, part.length + 2)),
+    keysOnly: true,
+    limit: 1,
+  });
+  for await (const [key] of beyond) {
     const w = key.length === part.length + 10 ? readU64(key, part.length + 2) : undefined;
     if (w !== undefined && w > version && w <= await headNow()) continue; // committed since
     const at = w !== undefined && w > version ? w : version + 1;
@@ -394,6 +449,40 @@ async function checkBeyondHead(
   }
 }
 
+/** The keys of an aggregate's idempotency entries. */
+function eventIdRange(part: Uint8Array): { gte: Uint8Array; lt: Uint8Array } {
+  const prefix = partKeys.idempotency(part, "");
+  return { gte: prefix, lt: prefixEnd(prefix) };
+}
+
+/**
+ * A range read whose first step starts at once (its result waits until it is iterated);
+ * `close` ends it however far it was read.
+ */
+class Prefetched implements AsyncIterable<[Uint8Array, Uint8Array]> {
+  readonly #it: AsyncIterator<[Uint8Array, Uint8Array]>;
+  #first: Promise<IteratorResult<[Uint8Array, Uint8Array]>> | undefined;
+
+  constructor(range: AsyncIterable<[Uint8Array, Uint8Array]>) {
+    this.#it = range[Symbol.asyncIterator]();
+    this.#first = this.#it.next();
+    // A failure is reported when the entries are iterated, not as an unhandled rejection.
+    this.#first.catch(() => {});
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<[Uint8Array, Uint8Array]> {
+    const first = this.#first;
+    this.#first = undefined;
+    if (!first) throw new Error("a prefetched range is read once");
+    for (let step = await first; !step.done; step = await this.#it.next()) yield step.value;
+  }
+
+  async close(): Promise<void> {
+    await this.#first?.catch(() => {});
+    await this.#it.return?.();
+  }
+}
+
 /** Events per read while checking the idempotency entries. */
 const EVENT_ID_BATCH = 512;
 
@@ -406,6 +495,7 @@ async function checkEventIds(
   part: Uint8Array,
   version: number,
   passed: number,
+  entries: Prefetched,
   findings: Findings,
 ): Promise<void> {
   const prefix = partKeys.idempotency(part, "");
@@ -432,7 +522,7 @@ async function checkEventIds(
       if (id !== e.eventId) findings.add(e.version, reasons.eventId(e.version));
     }
   };
-  for await (const [key, value] of storage.range({ gte: prefix, lt: prefixEnd(prefix) })) {
+  for await (const [key, value] of entries) {
     const named = value.length === 8 ? readU64(value) : 0;
     if (named < 1) {
       findings.add(1, reasons.eventIdUnreadable);
@@ -461,8 +551,13 @@ async function checkCreatedAt(
   storage: Storage,
   part: Uint8Array,
   head: StoredHead,
+  pass: Pass,
   findings: Findings,
 ): Promise<void> {
+  if (pass.firstCreatedAt) {
+    if (pass.firstCreatedAt.value !== head.created_at) findings.add(1, reasons.createdAt);
+    return;
+  }
   const value = await storage.get(partKeys.event(part, 1));
   if (!value) return;
   try {
@@ -511,6 +606,8 @@ interface PassInput {
   last: number | undefined;
   /** Where the rebuilt state goes at each mark. */
   states: StateChecks;
+  /** Index records kept between verifies, if any. */
+  runs: IndexRuns | undefined;
 }
 
 /** What a pass over the events found. */
@@ -524,6 +621,13 @@ interface Pass {
   frontier: string[];
   /** The position of the last event that passed (0: none). */
   lastPosition: number;
+  /**
+   * The first event key after the head's version's (null: none), when the pass read on to
+   * the end of the aggregate's events (it then saves `checkBeyondHead` its own look).
+   */
+  beyond?: Uint8Array | null;
+  /** The `created_at` stored with event 1, when the pass read it and it passed. */
+  firstCreatedAt?: { value: unknown };
 }
 
 /** The events of the pass: up to the head's version, or all. */
@@ -570,6 +674,10 @@ function earliest(...failures: (Failure | undefined)[]): Failure | undefined {
 export class EventChecker {
   /** After a check that passed: the position stored with the event (NaN: none). */
   position = NaN;
+  /** After a check that passed: the `created_at` stored with the event. */
+  createdAt: unknown;
+  /** After a check that passed: whether its header is one `decodeEventHeader` accepts. */
+  wellFormed = false;
   /**
    * Where the payload of each event that passes is folded: its top-level values
    * assigned as they are (the caller normalizes them with `foldPayload`). None: no fold.
@@ -652,6 +760,8 @@ export class EventChecker {
       for (const name in payload) fold[name] = payload[name];
     }
     this.position = typeof header.position === "number" ? header.position : NaN;
+    this.createdAt = header.metadata?.created_at;
+    this.wellFormed = isEventHeader(header);
     return undefined;
   }
 
@@ -768,7 +878,10 @@ function keyVersion(key: Uint8Array, prefixLength: number): number | undefined {
 
 // --- one thread -------------------------------------------------------------------
 
-async function verifySequential(input: PassInput): Promise<Pass> {
+async function verifySequential(
+  input: PassInput,
+  events?: AsyncIterable<[Uint8Array, Uint8Array]>,
+): Promise<Pass> {
   const { storage, dek, type, id, part, states } = input;
   const prefixLength = eventRange(type, id).gte.length;
   const checker = new EventChecker(dek, type, id);
@@ -777,21 +890,32 @@ async function verifySequential(input: PassInput): Promise<Pass> {
   const marks = states.marks;
   let mark = marks.findIndex((m) => m > 0);
   if (mark >= 0) checker.fold = fold;
-  const cursor = new PositionCursor(storage, part);
+  const cursor = new PositionCursor(storage, part, input.runs);
   const chain = new RootChain();
   const leaf = new Uint8Array(HASH_BYTES);
   const root = new Uint8Array(HASH_BYTES);
   let lastPosition = 0;
   let expected = 1;
+  let beyond: Uint8Array | null | undefined;
+  let firstCreatedAt: { value: unknown } | undefined;
   const done = (failure?: Failure): Pass => ({
     failure,
     count: expected - 1,
     root: chain.root(),
     frontier: frontierHex(chain),
     lastPosition,
+    ...(beyond === undefined ? {} : { beyond }),
+    ...(firstCreatedAt ? { firstCreatedAt } : {}),
   });
+  // Read on past the head's last event to the end of the aggregate's: the first key there
+  // is what `checkBeyondHead` would look for (one read of the store fewer per aggregate).
+  const lastKey = input.last === undefined ? undefined : partKeys.event(part, input.last);
   try {
-    for await (const [key, value] of storage.range(passRange(input))) {
+    for await (const [key, value] of events ?? storage.range(eventRange(type, id))) {
+      if (lastKey && compareBytes(key, lastKey) > 0) {
+        beyond = Uint8Array.from(key);
+        break;
+      }
       if (keyVersion(key, prefixLength) !== expected) {
         return done({ version: expected, reason: reasons.missing(expected) });
       }
@@ -803,8 +927,10 @@ async function verifySequential(input: PassInput): Promise<Pass> {
       if (!chain.rootIs(root, 0)) {
         return done({ version: expected, reason: reasons.root(expected) });
       }
+      if (expected === 1) firstCreatedAt = { value: checker.createdAt };
       const position = checker.position;
-      const pending = cursor.check(expected, position);
+      const sound = checker.wellFormed && key.length === prefixLength + 8;
+      const pending = cursor.check(expected, position, sound);
       const misplaced = typeof pending === "object" ? await pending : pending;
       if (misplaced) return done({ version: expected, reason: misplaced });
       lastPosition = position;
@@ -815,10 +941,18 @@ async function verifySequential(input: PassInput): Promise<Pass> {
       }
       expected++;
     }
+    beyond ??= lastKey ? null : undefined;
   } finally {
     await cursor.close();
   }
   return done();
+}
+
+/** Byte order of two keys (negative, zero or positive). */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 }
 
 // --- worker threads ---------------------------------------------------------------
@@ -913,7 +1047,7 @@ async function verifyParallel(
     { kind: "init", dek, type, id },
     input.states,
   );
-  const cursor = new PositionCursor(storage, part);
+  const cursor = new PositionCursor(storage, part, input.runs);
   let misplaced: Failure | undefined;
   let lastPosition = 0;
   /** Check 6 for the chunks chained so far, in order. */

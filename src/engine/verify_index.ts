@@ -4,6 +4,10 @@
  *
  * - `PositionCursor`: one aggregate's events in version order — the index must name each
  *   event at the position stored with it.
+ * - `IndexRuns`: the index records those cursors read, kept (by an engine's `IndexTail`) for
+ *   the verifies of a short while, with the entries they confirmed: with many aggregates'
+ *   events interleaved, every aggregate's events lie in nearly every record, and without it
+ *   a whole-store verify read the index once per aggregate.
  * - `IndexTail`: the highest version the index names for each aggregate after a position,
  *   so that a verify sees an entry naming a version beyond the aggregate's head (the trace a
  *   removed last event leaves). Engines keep one and reuse it between verifies for a short
@@ -92,10 +96,149 @@ export async function recordedLastPosition(storage: Storage): Promise<number> {
 
 /** Runs read ahead before the cursor seeks instead (the aggregate's next event is far). */
 const READ_AHEAD_RUNS = 32;
+/** How long what a verify learnt of the index stays usable after its last use. */
+const TAIL_TTL_MS = 30_000;
+/** Bytes of index records an `IndexRuns` holds at most (the index of ~2M events). */
+const RUNS_MAX_BYTES = 64 << 20;
+/** Positions an `IndexRuns` remembers the record of at most (3 bytes each). */
+const RUNS_MAX_POSITIONS = 1 << 24;
+/** A record's bookkeeping beside its value and offsets, roughly. */
+const RUN_OVERHEAD_BYTES = 96;
+
+/**
+ * Index records kept between the verifies of a short while (an engine's `IndexTail` holds
+ * one), so that a whole-store verify reads each record about once rather than once per
+ * aggregate whose events it names: with events of many aggregates interleaved, every
+ * aggregate's events lie in nearly every record. It also remembers which record holds each
+ * position it has seen, so a record that no longer fits is read back with one point read.
+ * Index records are written once and never changed, so what was read stays true for the
+ * life of the cache; a record read back that no longer holds the position is looked up
+ * afresh. Bounded (RUNS_MAX_BYTES): once full it keeps what it has (a whole-store verify
+ * sweeps the index in position order once per aggregate, where evicting the oldest would
+ * keep nothing useful).
+ *
+ * @example
+ * ```ts
+ * const runs = new IndexRuns();
+ * runs.runAt(7); // undefined: nothing read yet
+ * ```
+ */
+export class IndexRuns {
+  readonly #runs = new Map<number, IndexRun>();
+  /** Per position - 1: 1 + its offset in the record holding it (0: unknown). */
+  #offsets = new Uint16Array(0);
+  /**
+   * Per position - 1: 1 when a verify found there, in the record `#offsets` names, the
+   * entry of an event stored under its own key, with a well-formed header holding that
+   * position: what the whole-index check would read the event for (see `confirmed`).
+   */
+  #confirmed = new Uint8Array(0);
+  #bytes = 0;
+  #usedAt = 0;
+  #expiry: ReturnType<typeof setTimeout> | undefined;
+
+  /** The kept record holding `position`, if any. */
+  runAt(position: number): IndexRun | undefined {
+    this.#touch();
+    const first = this.firstOf(position);
+    const run = first === undefined ? undefined : this.#runs.get(first);
+    return run && covers(run, position) ? run : undefined;
+  }
+
+  /** The first position of the record last seen holding `position` (undefined: unknown). */
+  firstOf(position: number): number | undefined {
+    const at = position - 1;
+    const offset = at >= 0 && at < this.#offsets.length ? this.#offsets[at] : 0;
+    return offset === 0 ? undefined : position - offset + 1;
+  }
+
+  /** Remember a record read from the index (its value must not be reused by the caller). */
+  add(run: IndexRun): void {
+    this.#touch();
+    const count = run.starts.length;
+    const end = Math.min(run.first - 1 + count, RUNS_MAX_POSITIONS);
+    if (end > this.#offsets.length) {
+      const size = Math.min(RUNS_MAX_POSITIONS, Math.max(end, this.#offsets.length * 2, 1024));
+      const offsets = new Uint16Array(size);
+      offsets.set(this.#offsets);
+      this.#offsets = offsets;
+      const confirmed = new Uint8Array(size);
+      confirmed.set(this.#confirmed);
+      this.#confirmed = confirmed;
+    }
+    for (let i = 0, at = run.first - 1; i < count && at < end; i++, at++) {
+      const offset = i < 0xffff ? i + 1 : 0;
+      // Another record holding the position (a damaged index): what was confirmed was not
+      // this one's entry.
+      if (this.#offsets[at] !== offset) this.#confirmed[at] = 0;
+      this.#offsets[at] = offset;
+    }
+    if (this.#runs.has(run.first)) return;
+    const bytes = run.value.length + count * 6 + RUN_OVERHEAD_BYTES;
+    if (this.#bytes + bytes > RUNS_MAX_BYTES) return;
+    this.#runs.set(run.first, run);
+    this.#bytes += bytes;
+  }
+
+  /** Record that the entry at `position` of the record from `first` names its event (above). */
+  confirm(position: number, first: number): void {
+    if (this.firstOf(position) === first) this.#confirmed[position - 1] = 1;
+  }
+
+  /**
+   * Whether the entry at `position` of the record from `first` was confirmed: the event it
+   * names is stored under its own key, is readable and is stored at that position (events
+   * and index records are never changed, see above).
+   */
+  confirmed(position: number, first: number): boolean {
+    return this.firstOf(position) === first && this.#confirmed[position - 1] === 1;
+  }
+
+  /** Forget everything now (and stop the timer). */
+  clear(): void {
+    this.#drop();
+    if (this.#expiry !== undefined) clearTimeout(this.#expiry);
+    this.#expiry = undefined;
+  }
+
+  #drop(): void {
+    this.#runs.clear();
+    this.#offsets = new Uint16Array(0);
+    this.#confirmed = new Uint8Array(0);
+    this.#bytes = 0;
+  }
+
+  /** A use: start afresh after a while unused, and drop everything once unused a while. */
+  #touch(): void {
+    const now = Date.now();
+    if (now - this.#usedAt > TAIL_TTL_MS) this.#drop();
+    this.#usedAt = now;
+    this.#arm(TAIL_TTL_MS);
+  }
+
+  #arm(ms: number): void {
+    if (this.#expiry !== undefined) return;
+    const timer = setTimeout(() => {
+      this.#expiry = undefined;
+      const idle = Date.now() - this.#usedAt;
+      if (idle >= TAIL_TTL_MS) this.#drop();
+      else this.#arm(TAIL_TTL_MS - idle);
+    }, ms);
+    this.#expiry = timer;
+    // The timer must not keep a process alive.
+    Deno.unrefTimer(timer);
+  }
+}
+
+/** Whether `run` holds `position`. */
+function covers(run: IndexRun, position: number): boolean {
+  return position >= run.first && position < run.first + run.starts.length;
+}
 
 /**
  * Checks, event by event in version order, that the index names each event of one aggregate
- * at the position stored with it.
+ * at the position stored with it. With `runs` (kept between verifies) it reads the index
+ * records it needs from there when it can, and adds those it reads.
  *
  * @example
  * ```ts
@@ -114,27 +257,41 @@ export class PositionCursor {
   readonly #storage: Storage;
   /** `<type>\0<id>\0`: every part naming this aggregate starts with it. */
   readonly #prefix: Uint8Array;
+  readonly #runs: IndexRuns | undefined;
   #run: IndexRun | undefined;
   #ahead: AsyncIterator<[Uint8Array, Uint8Array]> | undefined;
+  /** The record the read-ahead iterator returned last (it continues after it). */
+  #aheadAt: IndexRun | undefined;
 
-  constructor(storage: Storage, part: Uint8Array) {
+  constructor(storage: Storage, part: Uint8Array, runs?: IndexRuns) {
     this.#storage = storage;
     this.#prefix = new Uint8Array(part.length + 1);
     this.#prefix.set(part);
+    this.#runs = runs;
   }
 
-  /** Why event `version`, stored at `position`, is not where the index says (else undefined). */
-  check(version: number, position: number): Promise<string | undefined> | string | undefined {
+  /**
+   * Why event `version`, stored at `position`, is not where the index says (else undefined).
+   * `sound`: the event is stored under its own key and its header is well formed, so a
+   * match also settles what the whole-index check would read the event for.
+   */
+  check(
+    version: number,
+    position: number,
+    sound = false,
+  ): Promise<string | undefined> | string | undefined {
     if (!Number.isSafeInteger(position) || position < 1) {
       return `event ${version} has no valid position`;
     }
-    const run = this.#run;
-    if (run && position >= run.first && position < run.first + run.starts.length) {
-      return this.#compare(run, version, position);
+    let run = this.#run;
+    if (!run || !covers(run, position)) {
+      run = this.#runs?.runAt(position);
+      if (run) this.#run = run;
     }
+    if (run && covers(run, position)) return this.#compare(run, version, position, sound);
     return this.#load(position).then((found) =>
       found
-        ? this.#compare(found, version, position)
+        ? this.#compare(found, version, position, sound)
         : `event ${version} is stored at position ${position}, which the global position index does not hold`
     );
   }
@@ -143,10 +300,16 @@ export class PositionCursor {
   async close(): Promise<void> {
     const ahead = this.#ahead;
     this.#ahead = undefined;
+    this.#aheadAt = undefined;
     await ahead?.return?.();
   }
 
-  #compare(run: IndexRun, version: number, position: number): string | undefined {
+  #compare(
+    run: IndexRun,
+    version: number,
+    position: number,
+    sound: boolean,
+  ): string | undefined {
     const i = position - run.first;
     const start = run.starts[i];
     const length = run.lengths[i];
@@ -154,19 +317,35 @@ export class PositionCursor {
     const value = run.value;
     let same = length === prefix.length + 8;
     for (let j = 0; same && j < prefix.length; j++) same = value[start + j] === prefix[j];
-    if (same && readU64(value, start + prefix.length) === version) return undefined;
+    if (same && readU64(value, start + prefix.length) === version) {
+      if (sound) this.#runs?.confirm(position, run.first);
+      return undefined;
+    }
     return `the global position index does not name event ${version} at its position ${position}`;
   }
 
-  /** The run holding `position`: read ahead when it is near, else seek. */
+  /**
+   * The record holding `position`: read back the one known to hold it, else read ahead
+   * when it is near, else seek.
+   */
   async #load(position: number): Promise<IndexRun | undefined> {
-    const run = this.#run;
-    if (this.#ahead && run && position >= run.first) {
+    const known = this.#runs?.firstOf(position);
+    if (known !== undefined) {
+      const value = await this.#storage.get(positionKey(known));
+      const run = value ? parseRun(known, Uint8Array.from(value)) : undefined;
+      if (run && covers(run, position)) {
+        this.#runs!.add(run);
+        return (this.#run = run);
+      }
+    }
+    const at = this.#aheadAt;
+    if (this.#ahead && at && position >= at.first) {
+      if (covers(at, position)) return (this.#run = at);
       for (let i = 0; i < READ_AHEAD_RUNS; i++) {
         const next = await this.#next();
         if (!next) break;
         if (next.first > position) break;
-        if (position < next.first + next.starts.length) return next;
+        if (covers(next, position)) return (this.#run = next);
       }
     }
     await this.close();
@@ -175,10 +354,10 @@ export class PositionCursor {
     if (!key) return undefined;
     this.#ahead = this.#storage.range({ gte: key, lt: INDEX_END })[Symbol.asyncIterator]();
     const found = await this.#next();
-    return found && position < found.first + found.starts.length ? found : undefined;
+    return found && covers(found, position) ? (this.#run = found) : undefined;
   }
 
-  /** The next readable run of the read-ahead iterator (it becomes the current run). */
+  /** The next readable record of the read-ahead iterator. */
   async #next(): Promise<IndexRun | undefined> {
     for (;;) {
       const step = await this.#ahead!.next();
@@ -186,15 +365,16 @@ export class PositionCursor {
       const [key, value] = step.value;
       const first = runFirst(key);
       const run = first === undefined ? undefined : parseRun(first, Uint8Array.from(value));
-      if (run) return (this.#run = run);
+      if (run) {
+        this.#runs?.add(run);
+        return (this.#aheadAt = run);
+      }
     }
   }
 }
 
 // --- entries beyond a head -------------------------------------------------------------
 
-/** How long a summary stays usable after its last use. */
-const TAIL_TTL_MS = 30_000;
 /** Beyond this many aggregates a summary is not kept between verifies (bounds memory). */
 const TAIL_MAX_AGGREGATES = 200_000;
 
@@ -203,7 +383,8 @@ const TAIL_MAX_AGGREGATES = 200_000;
  * always reaches the end of the index: each query extends it (back to the position asked
  * for, forward to the new end), so consecutive verifies read every index record once.
  * Index records are written once and never changed, so what was read stays true for the
- * life of the summary (a short while, see TAIL_TTL_MS).
+ * life of the summary (a short while, see TAIL_TTL_MS). A kept summary also keeps the
+ * records its verifies read (`runs`, see `IndexRuns`).
  *
  * @example
  * ```ts
@@ -219,16 +400,21 @@ export class IndexTail {
   /** Positions [from, to] are summarized (none while from > to). */
   #from = 1;
   #to = 0;
+  /** The store's recorded last position read before the last scan to the end. */
+  #recorded = -1;
   #highest = new Map<string, number>();
   #usedAt = 0;
   #queue: Promise<unknown> = Promise.resolve();
   /** Drops a kept summary once it is no longer used (its memory with it). */
   #expiry: ReturnType<typeof setTimeout> | undefined;
   readonly #keep: boolean;
+  /** The index records read by the verifies that share this summary (kept ones only). */
+  readonly runs: IndexRuns | undefined;
 
   /** `keep`: reuse the summary between queries (an engine's); else each query starts anew. */
   constructor(keep = false) {
     this.#keep = keep;
+    this.runs = keep ? new IndexRuns() : undefined;
   }
 
   /** The highest version the index names for aggregate `part` after position `after` (0: none). */
@@ -240,16 +426,27 @@ export class IndexTail {
 
   async #highestAfter(storage: Storage, part: Uint8Array, after: number): Promise<number> {
     const start = Math.max(1, after + 1);
+    // Read before a scan: every record the writer stored with it is in the index the scan
+    // reads (it stores a write's index record and the last position together).
+    const recorded = this.#keep ? await recordedLastPosition(storage) : 0;
     if (!this.#keep || Date.now() - this.#usedAt > TAIL_TTL_MS || this.#from > this.#to) {
       this.#reset();
       this.#to = await this.#scan(storage, start, Infinity, start - 1);
       this.#from = start;
+      this.#recorded = recorded;
     } else {
       if (start < this.#from) {
         await this.#scan(storage, start, this.#from - 1, 0);
         this.#from = start;
       }
-      this.#to = await this.#scan(storage, this.#to + 1, Infinity, this.#to);
+      // Nothing was written since the last scan to the end: nothing to add (one point
+      // read instead of a scan per verify of a whole-store run).
+      if (recorded !== this.#recorded) {
+        // Records are written in position order and never changed: those holding
+        // positions after `to` start after it (no seek back to the one holding `to + 1`).
+        this.#to = await this.#scan(storage, this.#to + 1, Infinity, this.#to, false);
+        this.#recorded = recorded;
+      }
     }
     this.#usedAt = Date.now();
     // Entries before `start` that the summary also covers belong to earlier events
@@ -263,6 +460,7 @@ export class IndexTail {
   /** Forget the summary now (and stop its timer): an engine does on close. */
   clear(): void {
     this.#reset();
+    this.runs?.clear();
     if (this.#expiry !== undefined) clearTimeout(this.#expiry);
     this.#expiry = undefined;
   }
@@ -282,17 +480,28 @@ export class IndexTail {
     this.#highest = new Map();
     this.#from = 1;
     this.#to = 0;
+    this.#recorded = -1;
   }
 
-  /** Fold the entries at positions [from, to] into the summary; returns the last position seen. */
-  async #scan(storage: Storage, from: number, to: number, seen: number): Promise<number> {
-    const key = (await runKeyAtOrBefore(storage, from)) ?? positionKey(from);
+  /**
+   * Fold the entries at positions [from, to] into the summary; returns the last position
+   * seen. `seek`: start at the record holding `from`, which may start before it.
+   */
+  async #scan(
+    storage: Storage,
+    from: number,
+    to: number,
+    seen: number,
+    seek = true,
+  ): Promise<number> {
+    const key = (seek ? await runKeyAtOrBefore(storage, from) : undefined) ?? positionKey(from);
     for await (const [k, value] of storage.range({ gte: key, lt: INDEX_END })) {
       const first = runFirst(k);
       if (first === undefined) continue;
       if (first > to) break;
-      const run = parseRun(first, value);
+      const run = parseRun(first, this.runs ? Uint8Array.from(value) : value);
       if (!run) continue; // damaged: verifyPositionIndex reports it
+      this.runs?.add(run);
       for (let i = 0; i < run.starts.length; i++) {
         const position = first + i;
         if (position < from) continue;
@@ -383,9 +592,13 @@ export interface PositionCheck {
 export const MAX_PROBLEMS = 100;
 /** Events read per batch while checking entries. */
 const BATCH = 1024;
+/** Head versions one page keeps at most (bounds memory). */
+const HEADS_KEPT = 100_000;
 
 /**
  * Check the index from position `from` for about `take` entries (whole runs), or to its end.
+ * With `runs` (an engine's, see `IndexRuns`) the entries its verifies confirmed a moment ago
+ * are not read again.
  *
  * @example
  * ```ts
@@ -403,11 +616,12 @@ export async function verifyPositionIndex(
   storage: Storage,
   from: number,
   take: number,
+  runs?: IndexRuns,
 ): Promise<PositionCheck> {
   if (!Number.isSafeInteger(from) || from < 1) {
     throw new DbxError("invalid_input", "from must be a position of at least 1");
   }
-  const check = new IndexCheck(storage, from);
+  const check = new IndexCheck(storage, from, runs);
   // The run holding `from` may start before it (one that ends before it leaves a gap).
   const key = (await runKeyAtOrBefore(storage, from)) ?? positionKey(from);
   if (!(await check.scan(key, take))) {
@@ -465,10 +679,19 @@ class IndexCheck {
   contiguous = true;
   readonly #problems: PositionProblem[] = [];
   #more = 0;
-  #batch: { position: number; part: Uint8Array }[] = [];
+  #batch: { position: number; first: number; part: Uint8Array }[] = [];
+  /**
+   * Versions of readable heads read so far, by `type\0id`. A head's version only grows, so
+   * one at least the version an entry names settles that entry without reading it again
+   * (with many events per aggregate, most entries of a page name an aggregate seen before).
+   */
+  #heads = new Map<string, number>();
 
-  constructor(storage: Storage, from: number) {
+  readonly #runs: IndexRuns | undefined;
+
+  constructor(storage: Storage, from: number, runs?: IndexRuns) {
     this.#storage = storage;
+    this.#runs = runs;
     this.from = from;
     this.expect = from;
   }
@@ -546,6 +769,7 @@ class IndexCheck {
         this.entries++;
         this.#batch.push({
           position,
+          first,
           part: value.subarray(run.starts[i], run.starts[i] + run.lengths[i]),
         });
         if (this.#batch.length >= BATCH) await this.flush();
@@ -562,13 +786,27 @@ class IndexCheck {
     this.#batch = [];
     if (batch.length === 0) return;
     const named = batch.map((e) => ({ ...e, ...parseAggregatePart(e.part) }));
-    const eventKeys = batch.map((e) => {
+    // Entries a verify just confirmed need not have their event read (see IndexRuns).
+    const runs = this.#runs;
+    const eventKeys: Uint8Array[] = [];
+    const eventAt = new Int32Array(batch.length).fill(-1);
+    batch.forEach((e, i) => {
+      if (runs?.confirmed(e.position, e.first)) return;
       const key = new Uint8Array(e.part.length + 1);
       key[0] = PREFIX.event;
       key.set(e.part, 1);
-      return key;
+      eventAt[i] = eventKeys.push(key) - 1;
     });
-    const names = [...new Set(named.map((e) => `${e.type}\u0000${e.id}`))];
+    // The heads to read: those not seen yet, or seen below a version an entry names.
+    const wanted = new Map<string, number>();
+    for (const e of named) {
+      const name = `${e.type}\u0000${e.id}`;
+      const version = e.version ?? 0;
+      if ((this.#heads.get(name) ?? -1) < version && (wanted.get(name) ?? -1) < version) {
+        wanted.set(name, version);
+      }
+    }
+    const names = [...wanted.keys()];
     const headKeys = names.map((n) => {
       const part = encoder.encode(n);
       const key = new Uint8Array(part.length + 1);
@@ -580,6 +818,7 @@ class IndexCheck {
       this.#storage.getMany(eventKeys),
       this.#storage.getMany(headKeys),
     ]);
+    if (this.#heads.size + names.length > HEADS_KEPT) this.#heads.clear();
     const headVersions = new Map<string, number | undefined>();
     names.forEach((n, i) => {
       const value = heads[i];
@@ -590,6 +829,7 @@ class IndexCheck {
         version = -1; // unreadable: the aggregate's own verify reports it
       }
       headVersions.set(n, version);
+      if (version !== undefined && version >= 0) this.#heads.set(n, version);
     });
     named.forEach((e, i) => {
       const where = { position: e.position, aggregate_type: e.type, aggregate_id: e.id };
@@ -603,17 +843,17 @@ class IndexCheck {
       const at = { ...where, version: e.version };
       const what = `the global position index names ${e.type}/${e.id} version ${e.version} ` +
         `at position ${e.position}`;
-      const value = events[i];
-      if (!value) {
+      const value = eventAt[i] < 0 ? undefined : events[eventAt[i]];
+      if (eventAt[i] >= 0 && !value) {
         this.problem({
           ...at,
           reason: `${what}, but that event does not exist (a dangling entry)`,
         });
         return;
       }
-      let stored: number;
+      let stored = e.position;
       try {
-        stored = decodeEventHeader(value).position;
+        if (value) stored = decodeEventHeader(value).position;
       } catch {
         this.problem({ ...at, reason: `${what}, but that event cannot be read` });
         return;
@@ -622,7 +862,8 @@ class IndexCheck {
         this.problem({ ...at, reason: `${what}, but that event is stored at position ${stored}` });
         return;
       }
-      const head = headVersions.get(`${e.type}\u0000${e.id}`);
+      const name = `${e.type}\u0000${e.id}`;
+      const head = headVersions.has(name) ? headVersions.get(name) : this.#heads.get(name);
       if (head === undefined) {
         this.problem({ ...at, reason: `${what}, but that aggregate has no head` });
       } else if (head >= 0 && e.version > head) {
