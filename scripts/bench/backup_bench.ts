@@ -1,13 +1,13 @@
 /**
- * Backup and restore benchmarks (targets 7 and 8), on one store of 1,000,000 events over
+ * Backup and restore benchmarks (targets 12a and 12b), on one store of 1,000,000 events over
  * 10,000 aggregates (100 events each, the engine suites' PAYLOAD), built once per run:
  *
- * 7 `backup` — `dbx backup` of the store reaches ≥ 50% of the rate of `tar czf` of the same
+ * 12a `backup` — `dbx backup` of the store reaches ≥ 50% of the rate of `tar czf` of the same
  *   data directory (the server stopped; the same bytes of store to read and compress). Both
  *   are whole CLI processes, run alternately (tar, backup, tar, backup, …, after one warm-up
  *   of each so both see the same warm OS cache); ratio = summed tar time / summed backup
  *   time (the rate ratio on the same data).
- * 8 `restore` — `dbx restore` of that archive into a new directory, which includes checking
+ * 12b `restore` — `dbx restore` of that archive into a new directory, which includes checking
  *   every member's SHA-256 and verifying every aggregate's Merkle root and the global
  *   position index, takes ≤ 2× a whole-store `dbx verify` of the source directory. Runs
  *   verify, restore, verify; the ratio uses the mean of the two verifies.
@@ -124,7 +124,7 @@ async function runBackup(ctx: BenchContext): Promise<void> {
   const archiveSize = (await Deno.stat(archive)).size;
   const mbps = (ms: number[]) => (store.bytes / (1 << 20)) / (sum(ms) / ms.length / 1000);
   ctx.record({
-    id: "7",
+    id: "12a",
     title: "backup of a 1M-event store vs tar czf of its data directory",
     measured: `${mbps(backupMs).toFixed(1)} MiB/s (${fmtMs(sum(backupMs) / backupMs.length)})`,
     baseline: `${mbps(tarMs).toFixed(1)} MiB/s (${fmtMs(sum(tarMs) / tarMs.length)})`,
@@ -157,7 +157,7 @@ async function runRestore(ctx: BenchContext): Promise<void> {
   const verifyMs = (v1 + v2) / 2;
   ctx.log(`dbx verify ${fmtMs(v1)}, dbx restore ${fmtMs(restoreMs)}, dbx verify ${fmtMs(v2)}`);
   ctx.record({
-    id: "8",
+    id: "12b",
     title: "restore (with verification) vs a whole-store dbx verify",
     measured: fmtMs(restoreMs),
     baseline: fmtMs(verifyMs),
@@ -171,12 +171,12 @@ async function runRestore(ctx: BenchContext): Promise<void> {
 export const backupSuites: Suite[] = [
   {
     name: "backup",
-    description: "7: dbx backup of a 1M-event store vs tar czf of the same data directory",
+    description: "12a: dbx backup of a 1M-event store vs tar czf of the same data directory",
     run: runBackup,
   },
   {
     name: "restore",
-    description: "8: dbx restore (verified) of that backup vs a whole-store dbx verify",
+    description: "12b: dbx restore (verified) of that backup vs a whole-store dbx verify",
     run: runRestore,
   },
 ];
