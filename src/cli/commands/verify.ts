@@ -68,6 +68,9 @@ export interface StoreVerifyReport {
   problems: StoreProblem[];
 }
 
+/** Aggregates verified at once by `dbx verify` (their store reads overlap). */
+const IN_FLIGHT = 4;
+
 /** Errors that end the whole run: nothing more can be checked. */
 const FATAL = new Set(["unauthorized", "forbidden", "unavailable", "wrong_key"]);
 
@@ -178,24 +181,19 @@ async function verifyAggregates(
   onResult: (result: VerifyResult) => void,
   problems: StoreProblem[],
 ): Promise<void> {
-  const verifyOne = async (a: ListedAggregate) => {
-    try {
-      onResult(
-        await db.call("verifyAggregate", {
+  // Each verify resolves to its report, made in the list's order: the summary reads the same
+  // whatever finishes first.
+  const verifyOne = (a: ListedAggregate): Promise<() => void> =>
+    db.call("verifyAggregate", { aggregate_type: a.aggregate_type, aggregate_id: a.aggregate_id })
+      .then((result) => () => onResult(result), (err) => () => {
+        if (!isDbxError(err) || FATAL.has(err.code)) throw err;
+        problems.push({
+          check: "aggregate",
           aggregate_type: a.aggregate_type,
           aggregate_id: a.aggregate_id,
-        }),
-      );
-    } catch (err) {
-      if (!isDbxError(err) || FATAL.has(err.code)) throw err;
-      problems.push({
-        check: "aggregate",
-        aggregate_type: a.aggregate_type,
-        aggregate_id: a.aggregate_id,
-        reason: err.message,
+          reason: err.message,
+        });
       });
-    }
-  };
   const list = (skip: number, take: number) =>
     db.call("listAggregates", { skip, take, aggregate_type: type });
   // The largest page the node allows (the API caps `take` at its page_limit).
@@ -205,11 +203,16 @@ async function verifyAggregates(
   let seen = new Set<string>();
   const once = async (items: ListedAggregate[]) => {
     const now = new Set<string>();
+    const inFlight: Promise<() => void>[] = [];
     for (const a of items) {
       const name = `${a.aggregate_type}\u0000${a.aggregate_id}`;
       now.add(name);
-      if (!seen.has(name)) await verifyOne(a);
+      if (seen.has(name)) continue;
+      // A few at a time: each verify waits on store reads, the next one's can overlap.
+      if (inFlight.length >= IN_FLIGHT) (await inFlight.shift()!)();
+      inFlight.push(verifyOne(a));
     }
+    for (const report of inFlight) (await report)();
     seen = now;
   };
   let skip: number | undefined = 0;
