@@ -120,7 +120,15 @@ Deno.test("a push killed half-way resumes with nothing lost or duplicated", asyn
       } catch { /* it ended already */ }
       const ended = await status;
       assert(arrived > 0, `the push ended before sending anything (exit ${ended.code})`);
-      const before = (await eventsOf(remote.api, "ledger", "l-1")).length;
+      // Batches the remote had received before the kill still commit (each whole, on its
+      // own): count once nothing more arrives.
+      let before = (await eventsOf(remote.api, "ledger", "l-1")).length;
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+        await new Promise((r) => setTimeout(r, 300));
+        const now = (await eventsOf(remote.api, "ledger", "l-1")).length;
+        if (now === before) break;
+        before = now;
+      }
       assert(before > 0 && before % 5 === 0, `whole batches only (${before})`);
 
       const resumed = JSON.parse(await runDbxOk(local, ["push", "standby", "--json"]));
