@@ -66,6 +66,12 @@ function queueSelection(raw: unknown, extra: string[] = []) {
   return { body, name, event_id: eventId };
 }
 
+/** The input of `queue retry` and `queue clear`: one plugin, one event, or all. */
+function checkQueueSelection(raw: unknown): { name?: string; event_id?: string } {
+  const { name, event_id } = queueSelection(raw);
+  return { name, event_id };
+}
+
 const MAX_QUEUE_TAKE = 1000;
 
 type TablePlugin = Extract<Plugin, { kind: (typeof TABLE_KINDS)[number] }>;
@@ -244,10 +250,7 @@ export const pluginOperations: Operations<
 
   retryPluginQueue: {
     scope: manageNamed,
-    check: (raw) => {
-      const { name, event_id } = queueSelection(raw);
-      return { name, event_id };
-    },
+    check: checkQueueSelection,
     async run({ node }, input) {
       if (input.name !== undefined) await store(node).get(input.name);
       const retried = await withDeliveryState(
@@ -260,10 +263,7 @@ export const pluginOperations: Operations<
 
   clearPluginQueue: {
     scope: manageNamed,
-    check: (raw) => {
-      const { name, event_id } = queueSelection(raw);
-      return { name, event_id };
-    },
+    check: checkQueueSelection,
     async run({ node }, input) {
       if (input.name !== undefined) await store(node).get(input.name);
       const cleared = await withDeliveryState(

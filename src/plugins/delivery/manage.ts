@@ -11,7 +11,7 @@ import type { Plugin } from "../plugin.ts";
 import { DEFAULT_ATTEMPT_TIMEOUT_MS } from "./service.ts";
 import { openSink } from "./sinks/mod.ts";
 import { errorText, withTimeout } from "./sinks/sink.ts";
-import type { DeliveryState, EntryFilter, QueueEntry } from "./state.ts";
+import { type DeliveryState, type EntryFilter, type QueueEntry, queueEntry } from "./state.ts";
 
 /** Most events one replay queues. */
 export const MAX_REPLAY_EVENTS = 10_000;
@@ -158,20 +158,7 @@ export async function replayAggregate(
   const now = new Date().toISOString();
   await state.enqueue(
     plugin,
-    again.map((record) => ({
-      plugin,
-      position: record.position,
-      event_id: record.metadata.event_id,
-      aggregate_type: record.aggregate_type,
-      aggregate_id: record.aggregate_id,
-      event_type: record.event_type,
-      version: record.version,
-      status: "pending",
-      attempts: 0,
-      next_attempt_at: null,
-      last_error: null,
-      queued_at: now,
-    })),
+    again.map((record) => queueEntry(plugin, record, now)),
   );
   return again.length;
 }

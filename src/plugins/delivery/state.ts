@@ -18,6 +18,7 @@
  */
 import { concatBytes } from "../../util/concat_bytes.ts";
 import { join } from "node:path";
+import type { EventRecord } from "../../engine/types.ts";
 import { DbxError } from "../../errors.ts";
 import { openRocksStorage } from "../../store/rocksdb.ts";
 import type { BatchOp, Storage } from "../../store/storage.ts";
@@ -55,6 +56,33 @@ export interface QueueEntry {
   last_error: string | null;
   /** When it entered the queue (RFC 3339). */
   queued_at: string;
+}
+
+/**
+ * A committed event entering a plugin's queue, not tried yet.
+ *
+ * @example
+ * ```ts
+ * import type { EventRecord } from "../../engine/types.ts";
+ * declare const record: EventRecord;
+ * queueEntry("audit", record, new Date().toISOString()).status; // "pending"
+ * ```
+ */
+export function queueEntry(plugin: string, record: EventRecord, queuedAt: string): QueueEntry {
+  return {
+    plugin,
+    position: record.position,
+    event_id: record.metadata.event_id,
+    aggregate_type: record.aggregate_type,
+    aggregate_id: record.aggregate_id,
+    event_type: record.event_type,
+    version: record.version,
+    status: "pending",
+    attempts: 0,
+    next_attempt_at: null,
+    last_error: null,
+    queued_at: queuedAt,
+  };
 }
 
 const enc = new TextEncoder();

@@ -18,7 +18,7 @@ import type { Engine } from "../../engine/engine.ts";
 import type { EventRecord } from "../../engine/types.ts";
 import { type BackoffPolicy, type Clock, retryDelay } from "./backoff.ts";
 import { DeliveryError, errorText, type Sink } from "./sinks/sink.ts";
-import type { DeliveryState, QueueEntry } from "./state.ts";
+import { type DeliveryState, type QueueEntry, queueEntry } from "./state.ts";
 
 /** What a worker runs with. */
 export interface WorkerOptions {
@@ -218,7 +218,7 @@ export class PluginWorker {
         const queued = this.#pending.get(aggregateOf(record))!;
         // Queued already (a replay reached past the cursor): it goes once.
         if (queued.some((e) => e.position === record.position)) continue;
-        const entry = this.#entry(record, 0, null);
+        const entry = this.#entry(record);
         waiting.push(entry);
         this.#remember(entry);
       }
@@ -240,7 +240,7 @@ export class PluginWorker {
         continue;
       }
       // The failed one enters the queue; the rest of the run is looked at again.
-      const failed = this.#failedEntry(this.#entry(run[delivered], 0, null), error);
+      const failed = this.#failedEntry(this.#entry(run[delivered]), error);
       this.#remember(failed);
       await this.#commit({ cursor: failed.position, put: [failed] });
       i -= run.length - delivered - 1;
@@ -287,21 +287,8 @@ export class PluginWorker {
     return { ...entry, attempts, next_attempt_at: this.#o.clock.now() + delay, last_error: error };
   }
 
-  #entry(record: EventRecord, attempts: number, error: string | null): QueueEntry {
-    return {
-      plugin: this.name,
-      position: record.position,
-      event_id: record.metadata.event_id,
-      aggregate_type: record.aggregate_type,
-      aggregate_id: record.aggregate_id,
-      event_type: record.event_type,
-      version: record.version,
-      status: "pending",
-      attempts,
-      next_attempt_at: null,
-      last_error: error,
-      queued_at: new Date(this.#o.clock.now()).toISOString(),
-    };
+  #entry(record: EventRecord): QueueEntry {
+    return queueEntry(this.name, record, new Date(this.#o.clock.now()).toISOString());
   }
 
   async #deliver(records: EventRecord[]): Promise<{ delivered: number; error?: string }> {
