@@ -193,6 +193,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           // Replication peers share the socket's port (src/replication/).
           replication: { dataDir },
         },
+        // Where HTTP serves on the engine's thread, so does the socket (the same trade-off).
+        { inThread: http.workers === 0 },
       ),
     );
     if (surfaces.has("grpc")) {

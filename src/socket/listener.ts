@@ -2,9 +2,12 @@
  * Starting and stopping the control socket from the server's lifecycle: the socket runs in
  * a worker isolate of its own (worker.ts) and reaches the API on the engine's thread across
  * a message port, so hostile or slow clients, Noise and Cap'n Proto never take the writer's
- * thread. What `startSocket` returns is what the server's lifecycle needs of a surface with
- * a listener of its own (the served address, a graceful shutdown, the end).
+ * thread — except where HTTP, too, serves on the engine's thread (two cores or fewer: a
+ * port round trip per request costs more there than the thread it frees). What
+ * `startSocket` returns is what the server's lifecycle needs of a surface with a listener of
+ * its own (the served address, a graceful shutdown, the end).
  */
+import { serveSocket } from "./serve.ts";
 import { WORKER_START_TIMEOUT_MS, workerReports } from "../util/worker_reports.ts";
 import type { Api } from "../api/api.ts";
 import { serveApiOnPort } from "../api/port/serve.ts";
@@ -77,8 +80,8 @@ export function socketSettings(
 }
 
 /**
- * Start the control socket for `api` in its worker. Throws DbxError "unavailable" naming the
- * address when the port cannot be bound.
+ * Start the control socket for `api` in its worker (on this thread with `inThread`). Throws
+ * DbxError "unavailable" naming the address when the port cannot be bound.
  *
  * @example
  * ```ts
@@ -94,7 +97,12 @@ export function socketSettings(
  * await socket.shutdown(10_000);
  * ```
  */
-export async function startSocket(api: Api, settings: SocketSettings): Promise<SocketListener> {
+export async function startSocket(
+  api: Api,
+  settings: SocketSettings,
+  options: { inThread?: boolean } = {},
+): Promise<SocketListener> {
+  if (options.inThread) return await startSocketInThread(api, settings);
   const worker = new Worker(new URL("./worker.ts", import.meta.url).href, {
     type: "module",
     name: "dbx-socket",
@@ -163,6 +171,39 @@ export async function startSocket(api: Api, settings: SocketSettings): Promise<S
         finished.resolve(undefined);
         return drained;
       })();
+      return shutdown;
+    },
+  };
+}
+
+/**
+ * The socket on this (the engine's) thread, like HTTP on machines with two cores or fewer:
+ * there a worker's message-port round trip per request costs more than the thread it frees
+ * (measured: one client's sequential appends 0.70 of REST's through a worker, 0.90 here).
+ */
+async function startSocketInThread(api: Api, settings: SocketSettings): Promise<SocketListener> {
+  let server;
+  try {
+    server = await serveSocket(api, settings);
+  } catch (err) {
+    const where = `${settings.hostname}:${settings.port}`;
+    const reason = err instanceof Deno.errors.AddrInUse
+      ? "the port is already in use"
+      : err instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : (err as Error)?.message ?? String(err);
+    throw new DbxError("unavailable", `cannot listen on ${where} (control socket): ${reason}`);
+  }
+  const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
+  const finished = Promise.withResolvers<string | undefined>();
+  let shutdown: Promise<boolean> | undefined;
+  return {
+    hostname: server.hostname,
+    port: server.port,
+    served: [{ surface: "socket", url: `tcp://${host}:${server.port}` }],
+    finished: finished.promise,
+    shutdown(gracePeriodMs) {
+      shutdown ??= server.close(gracePeriodMs).finally(() => finished.resolve(undefined));
       return shutdown;
     },
   };
