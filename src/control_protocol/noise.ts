@@ -8,8 +8,8 @@
  * A handshake either completes or throws DbxError "unauthorized" (a message that does not
  * decrypt, a wrong length, a bad public key); nothing here logs key material.
  */
+import { chachaOpen, chachaSeal } from "../crypto/chacha20_poly1305.ts";
 import { concatBytes } from "../util/concat_bytes.ts";
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -79,19 +79,16 @@ export class NoiseCipher {
   /** Seal `plaintext` with associated data `ad` (no key yet: returned unchanged). */
   encrypt(plaintext: Uint8Array, ad: Uint8Array = EMPTY): Uint8Array {
     if (!this.#key) return plaintext;
-    return chacha20poly1305(this.#key, this.#nextIv(), ad).encrypt(plaintext);
+    return chachaSeal(this.#key, this.#nextIv(), plaintext, ad);
   }
 
   /** Open `ciphertext`; throws DbxError "unauthorized" when it does not authenticate. */
   decrypt(ciphertext: Uint8Array, ad: Uint8Array = EMPTY): Uint8Array {
     if (!this.#key) return ciphertext;
     if (ciphertext.length < NOISE_TAG_BYTES) throw refused("message shorter than its tag");
-    const iv = this.#nextIv();
-    try {
-      return chacha20poly1305(this.#key, iv, ad).decrypt(ciphertext);
-    } catch {
-      throw refused("a message did not authenticate");
-    }
+    const plaintext = chachaOpen(this.#key, this.#nextIv(), ciphertext, ad);
+    if (!plaintext) throw refused("a message did not authenticate");
+    return plaintext;
   }
 }
 

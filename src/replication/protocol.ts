@@ -22,7 +22,7 @@
  * another session. A replayed handshake fails: the other side's fresh nonce and ephemeral
  * make a new T, which the old signature does not cover.
  */
-import { createCipheriv, createDecipheriv } from "node:crypto";
+import { chachaOpen, chachaSeal } from "../crypto/chacha20_poly1305.ts";
 import { concatBytes } from "../util/concat_bytes.ts";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
@@ -248,8 +248,6 @@ export function sessionKeys(
     : { send: toClient, receive: toServer };
 }
 
-const AEAD = "chacha20-poly1305";
-
 /** ChaCha20-Poly1305 with a counter nonce (4 zero bytes ‖ u64 LE), one per direction. */
 export class FrameCipher {
   readonly #key: Uint8Array;
@@ -269,36 +267,17 @@ export class FrameCipher {
     return nonce;
   }
 
-  /** `ciphertext ‖ tag` (RFC 8439), through the runtime's native cipher: frames are large. */
+  /** `ciphertext ‖ tag` (RFC 8439). */
   seal(plaintext: Uint8Array): Uint8Array {
-    const cipher = createCipheriv(AEAD, this.#key, this.#nextNonce(), { authTagLength: 16 });
-    const out = new Uint8Array(plaintext.length + TAG_BYTES);
-    const body = cipher.update(plaintext);
-    out.set(body, 0);
-    const rest = cipher.final();
-    out.set(rest, body.length);
-    out.set(cipher.getAuthTag(), body.length + rest.length);
-    return out;
+    return chachaSeal(this.#key, this.#nextNonce(), plaintext);
   }
 
   open(ciphertext: Uint8Array): Uint8Array {
-    const nonce = this.#nextNonce();
-    if (ciphertext.length < TAG_BYTES) {
+    const plaintext = chachaOpen(this.#key, this.#nextNonce(), ciphertext);
+    if (!plaintext) {
       throw refused("a replication frame did not authenticate (altered or out of order)");
     }
-    try {
-      const decipher = createDecipheriv(AEAD, this.#key, nonce, { authTagLength: 16 });
-      decipher.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_BYTES));
-      const body = decipher.update(ciphertext.subarray(0, ciphertext.length - TAG_BYTES));
-      const rest = decipher.final();
-      if (rest.length === 0) return body;
-      const out = new Uint8Array(body.length + rest.length);
-      out.set(body, 0);
-      out.set(rest, body.length);
-      return out;
-    } catch {
-      throw refused("a replication frame did not authenticate (altered or out of order)");
-    }
+    return plaintext;
   }
 }
 
