@@ -189,12 +189,14 @@ async function run(ctx: BenchContext): Promise<void> {
   });
   ctx.record({
     id: "9b",
-    title: `plugin delivery lag: peak ${peakLag} events, back to 0 in ${fmtMs(drainMs)}`,
-    measured: `${peakLag} events`,
-    baseline: fmtMs(drainMs),
-    ratio: NaN,
+    // The time to drain, against the time the plugin server was under load: below 1, the
+    // plugins caught up faster than the load had put them behind.
+    title: `plugin delivery lag: peak ${peakLag} events; drain time / loaded time`,
+    measured: `back to 0 in ${fmtMs(drainMs)} (peak lag ${peakLag} events)`,
+    baseline: `${fmtMs(size.rounds * size.roundMs)} under load`,
+    ratio: drainMs / (size.rounds * size.roundMs),
     comparison: "<=",
-    threshold: NaN,
+    threshold: 1,
     informational: true,
     details: {
       peak_lag: peakLag,
