@@ -123,14 +123,34 @@ export async function startDbxServer(options: DbxServerOptions): Promise<DbxServ
   if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) {
     throw new Error("dbx token generate printed no token");
   }
+  return { ...await serveDataDir(dataDir, options.denoFlags), token };
+}
 
+/** A running server on a data directory someone else configured (no token made for it). */
+export type ServedDataDir = Omit<DbxServer, "token">;
+
+/**
+ * Start `dbx start --foreground` on an already configured `dataDir` (port picked by the OS)
+ * and wait until it serves.
+ *
+ * @example
+ * ```ts
+ * const server = await serveDataDir("/tmp/bench-source");
+ * console.log(server.socketPort);
+ * await server.stop();
+ * ```
+ */
+export async function serveDataDir(
+  dataDir: string,
+  denoFlags: string[] = [],
+): Promise<ServedDataDir> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       "--config",
       DENO_CONFIG,
-      ...(options.denoFlags ?? []),
+      ...denoFlags,
       MAIN_TS,
       "start",
       "--foreground",
@@ -202,7 +222,7 @@ export async function startDbxServer(options: DbxServerOptions): Promise<DbxServ
     const health = await fetch(`${baseUrl}/health`);
     await health.body?.cancel();
     if (!health.ok) throw new Error(`GET /health answered ${health.status}`);
-    return { baseUrl, target: `127.0.0.1:${port}`, port, socketPort, pid: child.pid, token, stop };
+    return { baseUrl, target: `127.0.0.1:${port}`, port, socketPort, pid: child.pid, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

@@ -22,6 +22,7 @@
  *
  * Full size: N = 1,000,000 (1,000 events per aggregate). Quick: N = 100,000.
  */
+import { serveDataDir } from "./dbx_server.ts";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { dekBytes, loadConfig } from "../../src/config/mod.ts";
@@ -107,77 +108,6 @@ async function node(dir: string): Promise<string> {
   return (await dbx(["remote", "key", "--data-dir", dir])).stdout.trim();
 }
 
-interface SourceServer {
-  socketPort: number;
-  pid: number;
-  publicKey: string;
-  stop(): Promise<void>;
-}
-
-/** `dbx start --foreground --port 0` on `dir`, ready once its PID file names the socket. */
-async function startSource(dir: string, publicKey: string): Promise<SourceServer> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      DENO_CONFIG,
-      MAIN_TS,
-      "start",
-      "--foreground",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--data-dir",
-      dir,
-    ],
-    env: { DBX_NO_UPGRADE_CHECK: "1", NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let tail = "";
-  child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (c) => void (tail = (tail + c).slice(-4000)) }),
-  ).catch(() => {});
-  let exited = false;
-  const status = child.status.then((s) => (exited = true, s));
-  const onUnload = () => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-  };
-  globalThis.addEventListener("unload", onUnload);
-  const stop = async () => {
-    globalThis.removeEventListener("unload", onUnload);
-    if (exited) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => exited || child.kill("SIGKILL"), 30_000);
-    await status;
-    clearTimeout(timer);
-  };
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (exited) throw new Error(`dbx start exited early: ${tail}`);
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`dbx start did not come up: ${tail}`);
-    }
-    try {
-      const info = JSON.parse(await Deno.readTextFile(join(dir, "dbx.pid")));
-      const socket = (info.served as { surface: string; url: string }[] | undefined)
-        ?.find((s) => s.surface === "socket");
-      if (info.pid === child.pid && socket) {
-        return { socketPort: Number(new URL(socket.url).port), pid: child.pid, publicKey, stop };
-      }
-    } catch {
-      // Not written yet.
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Append N events of the benchmark's shape to an open engine. */
 function fill(engine: Engine, events: number, onProgress?: (done: number) => void) {
   return appendMany(
@@ -225,8 +155,9 @@ async function runReplication(ctx: BenchContext): Promise<void> {
       sourceDir,
     ]);
   }
-  const source = await startSource(sourceDir, sourceKey);
+  const source = await serveDataDir(sourceDir);
   ctx.onCleanup(() => source.stop());
+  if (source.socketPort === undefined) throw new Error("the source serves no control socket");
   for (const dir of [...receivers, memoryReceiver]) {
     await dbx([
       "remote",
@@ -236,7 +167,7 @@ async function runReplication(ctx: BenchContext): Promise<void> {
       "--port",
       String(source.socketPort),
       "--public-key",
-      source.publicKey,
+      sourceKey,
       "--data-dir",
       dir,
     ]);
