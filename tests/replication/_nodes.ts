@@ -16,6 +16,7 @@ import { type RunningServer, startServer } from "../../src/server/serve.ts";
 import { randomDek } from "../_helpers/temp.ts";
 
 export { assert, assertEquals } from "../_helpers/assert.ts";
+import { runDbxOk } from "../_helpers/cli.ts";
 export { runDbx, runDbxOk } from "../_helpers/cli.ts";
 
 const LOCAL = { kind: "local", user: "tester" } as const;
@@ -119,6 +120,27 @@ export async function eventsOf(api: BoundApi, type: string, id: string) {
 
 /** The node's replication key, through the CLI. */
 export async function cliKey(dir: string): Promise<string> {
-  const { runDbxOk } = await import("../_helpers/cli.ts");
   return (await runDbxOk(dir, ["remote", "key"])).trim();
+}
+
+/**
+ * Pin each node on the other: the CLI node knows the server node as "standby", the server
+ * node knows the CLI node as "primary".
+ */
+export async function pair(local: string, remote: ServerNode): Promise<void> {
+  await runDbxOk(local, [
+    "remote",
+    "add",
+    "standby",
+    "127.0.0.1",
+    "--port",
+    String(remote.socketPort),
+    "--public-key",
+    remote.publicKey,
+  ]);
+  await remote.api.call("upsertRemote", {
+    name: "primary",
+    host: "127.0.0.1",
+    public_key: await cliKey(local),
+  });
 }

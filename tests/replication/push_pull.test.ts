@@ -8,34 +8,15 @@ import {
   appendMany,
   assert,
   assertEquals,
-  cliKey,
   eventsOf,
+  pair,
   runDbx,
-  runDbxOk,
-  type ServerNode,
   withCliNode,
   withLocalApi,
   withServerNode,
 } from "./_nodes.ts";
 
 /** Pin each node's key on the other. */
-async function pair(local: string, remote: ServerNode): Promise<void> {
-  await runDbxOk(local, [
-    "remote",
-    "add",
-    "standby",
-    "127.0.0.1",
-    "--port",
-    String(remote.socketPort),
-    "--public-key",
-    remote.publicKey,
-  ]);
-  await remote.api.call("upsertRemote", {
-    name: "primary",
-    host: "127.0.0.1",
-    public_key: await cliKey(local),
-  });
-}
 
 /** `dbx push|pull … --json`, parsed; exit code checked. */
 async function transferJson(dir: string, args: string[], code = 0) {
