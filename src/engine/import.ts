@@ -19,6 +19,7 @@ import {
   type InputLimits,
   jsonByteLength,
 } from "./input.ts";
+import { isJsonObject } from "../util/json_file.ts";
 import { validateEventId, validateName, validateNote } from "./names.ts";
 import type { EventMetadata } from "./types.ts";
 
@@ -49,12 +50,8 @@ export type CheckedImport = CheckedAppendInput & { readonly origin: ImportOrigin
 const HEX64 = /^[0-9a-f]{64}$/;
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function checkMetadata(raw: unknown, at: string): EventMetadata {
-  if (!isObject(raw)) throw new DbxError("invalid_input", `${at}: metadata must be an object`);
+  if (!isJsonObject(raw)) throw new DbxError("invalid_input", `${at}: metadata must be an object`);
   const eventId = raw.event_id;
   if (typeof eventId !== "string") {
     throw new DbxError("invalid_input", `${at}: metadata.event_id must be a string`);
@@ -73,7 +70,9 @@ function checkMetadata(raw: unknown, at: string): EventMetadata {
   const issued = raw.issued_by;
   let issuedBy: EventMetadata["issued_by"] = null;
   if (issued !== null && issued !== undefined) {
-    if (!isObject(issued) || typeof issued.group !== "string" || typeof issued.user !== "string") {
+    if (
+      !isJsonObject(issued) || typeof issued.group !== "string" || typeof issued.user !== "string"
+    ) {
       throw new DbxError(
         "invalid_input",
         `${at}: metadata.issued_by must be {group, user} or null`,
@@ -117,7 +116,7 @@ export function checkImportBatch(
   let previous: number | undefined;
   for (const [i, raw] of events.entries()) {
     const at = `event #${i + 1} of ${type}/${id}`;
-    if (!isObject(raw)) throw new DbxError("invalid_input", `${at} must be an object`);
+    if (!isJsonObject(raw)) throw new DbxError("invalid_input", `${at} must be an object`);
     for (const field of ["aggregate_type", "aggregate_id"] as const) {
       const named = raw[field];
       if (named !== undefined && named !== (field === "aggregate_type" ? type : id)) {

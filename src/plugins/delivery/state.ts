@@ -18,6 +18,7 @@
  */
 import { concatBytes } from "../../util/concat_bytes.ts";
 import { join } from "node:path";
+import { encodeU64, readU64 } from "../../engine/keys.ts";
 import type { EventRecord } from "../../engine/types.ts";
 import { DbxError } from "../../errors.ts";
 import { openRocksStorage } from "../../store/rocksdb.ts";
@@ -90,23 +91,13 @@ const dec = new TextDecoder();
 const CURSOR = 0x63; // c
 const QUEUE = 0x71; // q
 
-function u64(n: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(n));
-  return out;
-}
-
-function readU64(bytes: Uint8Array): number {
-  return Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0));
-}
-
 const cursorKey = (plugin: string) => concatBytes(Uint8Array.of(CURSOR), enc.encode(plugin));
 const queuePrefix = (plugin?: string) =>
   plugin === undefined
     ? Uint8Array.of(QUEUE)
     : concatBytes(Uint8Array.of(QUEUE), enc.encode(plugin), Uint8Array.of(0));
 const entryKey = (plugin: string, position: number) =>
-  concatBytes(queuePrefix(plugin), u64(position));
+  concatBytes(queuePrefix(plugin), encodeU64(position));
 
 function prefixEnd(prefix: Uint8Array): Uint8Array {
   const end = Uint8Array.from(prefix);
@@ -184,9 +175,12 @@ export class DeliveryState {
   async initCursor(plugin: string, position: number): Promise<number> {
     const current = await this.cursor(plugin);
     if (current !== undefined) return current;
-    await this.#storage.write([{ type: "put", key: cursorKey(plugin), value: u64(position) }], {
-      sync: true,
-    });
+    await this.#storage.write(
+      [{ type: "put", key: cursorKey(plugin), value: encodeU64(position) }],
+      {
+        sync: true,
+      },
+    );
     return position;
   }
 
@@ -194,7 +188,7 @@ export class DeliveryState {
   async apply(plugin: string, change: StateChange, sync = false): Promise<void> {
     const ops: BatchOp[] = [];
     if (change.cursor !== undefined) {
-      ops.push({ type: "put", key: cursorKey(plugin), value: u64(change.cursor) });
+      ops.push({ type: "put", key: cursorKey(plugin), value: encodeU64(change.cursor) });
     }
     for (const e of change.remove ?? []) {
       ops.push({ type: "del", key: entryKey(plugin, e.position) });
