@@ -4,7 +4,11 @@
  * connections over them. HTTP parsing, JSON and formatting then run beside the single writer
  * instead of on its thread; what is left on the engine's thread per request is the API call.
  */
-import { WORKER_START_TIMEOUT_MS } from "../util/worker_reports.ts";
+import {
+  WORKER_START_TIMEOUT_MS,
+  type WorkerReports,
+  workerReports,
+} from "../util/worker_reports.ts";
 import { cpus } from "node:os";
 import type { Api } from "../api/api.ts";
 import { serveApiOnPort, type ServedPort } from "../api/port/serve.ts";
@@ -59,25 +63,7 @@ export interface WorkersOptions {
 interface Running {
   worker: Worker;
   served: ServedPort;
-  reports: ReadableStreamDefaultReader<WorkerReport>;
-}
-
-/** The next report of a worker, or a failure when it dies or takes too long. */
-async function nextReport(run: Running, timeoutMs: number): Promise<WorkerReport> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new DbxError("unavailable", "an HTTP worker did not answer in time")),
-      timeoutMs,
-    );
-  });
-  try {
-    const { value, done } = await Promise.race([run.reports.read(), timeout]);
-    if (done) throw new DbxError("unavailable", "an HTTP worker stopped unexpectedly");
-    return value;
-  } finally {
-    clearTimeout(timer);
-  }
+  reports: WorkerReports<WorkerReport>;
 }
 
 /**
@@ -115,18 +101,14 @@ export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpS
         name: `dbx-http-${i + 1}`,
       });
       const channel = new MessageChannel();
-      const reports = new ReadableStream<WorkerReport>({
-        start(controller) {
-          worker.onmessage = (event) => controller.enqueue(event.data as WorkerReport);
-          worker.onerror = (event) => {
-            event.preventDefault();
-            console.error(`error: HTTP worker ${i + 1} failed: ${event.message}`);
-            controller.close();
-            // A dead worker stops the server: the lifecycle shuts down.
-            finished.resolve(`HTTP worker ${i + 1} failed: ${event.message}`);
-          };
+      const reports = workerReports<WorkerReport>(worker, {
+        what: `HTTP worker ${i + 1}`,
+        onFailure(message) {
+          console.error(`error: HTTP worker ${i + 1} failed: ${message}`);
+          // A dead worker stops the server: the lifecycle shuts down.
+          finished.resolve(`HTTP worker ${i + 1} failed: ${message}`);
         },
-      }).getReader();
+      });
       const run: Running = { worker, served: serveApiOnPort(options.api, channel.port1), reports };
       running.push(run);
       const start: WorkerStart = {
@@ -138,7 +120,7 @@ export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpS
         api: channel.port2,
       };
       worker.postMessage(start, [channel.port2]);
-      const first = await nextReport(run, WORKER_START_TIMEOUT_MS);
+      const first = await run.reports.next(WORKER_START_TIMEOUT_MS);
       if (first.type === "failed") throw fromErrorData(first.error);
       if (first.type !== "listening") throw new DbxError("internal", "unexpected worker report");
       addresses.push(first.address);
@@ -175,7 +157,7 @@ export async function serveHttpInWorkers(options: WorkersOptions): Promise<HttpS
         for (const run of running) run.worker.postMessage({ type: "shutdown", gracePeriodMs });
         const results = await Promise.all(running.map(async (run) => {
           try {
-            const report = await nextReport(run, gracePeriodMs + 5_000);
+            const report = await run.reports.next(gracePeriodMs + 5_000);
             return report.type === "stopped" && report.drained;
           } catch {
             return false;
