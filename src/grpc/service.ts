@@ -91,7 +91,7 @@ async function refusedCaller(api: Api, caller: Caller): Promise<DbxError | undef
  * import type { Api } from "../api/api.ts";
  * declare const api: Api;
  * const grpc = createGrpcService({ api });
- * grpc.server.bindAsync("unix:/tmp/db/.grpc.sock", ServerCredentials.createInsecure(), () => {});
+ * grpc.server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), () => {});
  * await grpc.shutdown(10_000);
  * ```
  */

@@ -13,7 +13,7 @@ import { createGrpcService, type GrpcService, type GrpcServiceOptions } from "./
 /** The first message the worker gets. */
 export interface GrpcWorkerStart {
   type: "start";
-  /** grpc-js address to bind: `unix:/abs/path` or `127.0.0.1:0`. */
+  /** grpc-js address to bind, e.g. `127.0.0.1:0`. */
   target: string;
   settings: Omit<GrpcServiceOptions, "api">;
   /** The port the API is served on (transferred). */

@@ -9,18 +9,16 @@ import { DbxError, fromErrorData } from "../errors.ts";
 import type { GrpcServiceOptions } from "./service.ts";
 import type { GrpcWorkerReport, GrpcWorkerShutdown, GrpcWorkerStart } from "./worker.ts";
 
-/** How long the worker may take to load the protos and bind. */
-
 export interface GrpcWorkerOptions {
   api: Api;
-  /** grpc-js address to bind: `unix:/abs/path`, or `127.0.0.1:0` where there are no sockets. */
+  /** grpc-js address to bind, e.g. `127.0.0.1:0` (see grpc_listener.ts for why not a Unix socket). */
   target: string;
   settings?: Omit<GrpcServiceOptions, "api">;
 }
 
 /** A gRPC worker that is serving. */
 export interface GrpcWorker {
-  /** The TCP port bound (for a `unix:` target, whatever grpc-js reports). */
+  /** The TCP port bound. */
   readonly port: number;
   /** End subscriptions, let in-flight calls finish (up to `graceMs`), stop the worker. */
   shutdown(graceMs: number): Promise<boolean>;
@@ -35,7 +33,7 @@ export interface GrpcWorker {
  * ```ts
  * import type { Api } from "../api/api.ts";
  * declare const api: Api;
- * const grpc = await startGrpcWorker({ api, target: "unix:/tmp/db/.grpc.sock" });
+ * const grpc = await startGrpcWorker({ api, target: "127.0.0.1:0" });
  * await grpc.shutdown(10_000);
  * ```
  */

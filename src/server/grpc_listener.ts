@@ -13,7 +13,7 @@ import { type Config, DEFAULT_PORT } from "../config/mod.ts";
 import { startGrpcWorker } from "../grpc/worker_host.ts";
 import type { GateLimits } from "./gate.ts";
 import type { HttpService } from "./http_service.ts";
-import { connectOptions, type PrivateAddress, privateAddress } from "./listener.ts";
+import { connectOptions } from "./listener.ts";
 import { openPublicPort, type PublicPort } from "./public_port.ts";
 import type { OwnListener } from "./serve.ts";
 
@@ -53,7 +53,6 @@ function urlHost(hostname: string): string {
 export interface GrpcListenerOptions {
   api: Api;
   config: Config;
-  dataDir: string;
   /** The HTTP service already serving (its port is shared unless bind_addr says otherwise). */
   http: HttpService;
   limits: GateLimits;
@@ -73,7 +72,6 @@ export interface GrpcListenerOptions {
  * const grpc = await serveGrpc({
  *   api,
  *   config,
- *   dataDir: "/tmp/db",
  *   http,
  *   limits: { maxConnections: 1024, headerTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
  * });
@@ -84,20 +82,22 @@ export interface GrpcListenerOptions {
 export async function serveGrpc(options: GrpcListenerOptions): Promise<OwnListener> {
   const { http, limits } = options;
   const placement = grpcPlacement(options.config.grpc.bind_addr, http.port);
-  let address: PrivateAddress = await privateAddress(options.dataDir, "grpc");
+  // A loopback port, not a Unix socket in the data dir like the HTTP workers': Deno 2.9.3's
+  // node:net (which grpc-js serves on) closes each accepted Unix-socket connection's
+  // descriptor twice, and the second close can hit a descriptor another thread of this
+  // process (the store, a connection) was just given. Over TCP it closes once. Calls on
+  // this port still need a token; what a local process that dials it directly skips is the
+  // gate's connection cap and header timeout.
   const worker = await startGrpcWorker({
     api: options.api,
-    target: address.transport === "unix" ? `unix:${address.path}` : `127.0.0.1:0`,
+    target: "127.0.0.1:0",
     settings: {
       maxMessageBytes: options.config.grpc.max_message_bytes,
       idleTimeoutMs: limits.idleTimeoutMs,
       recheckMs: options.recheckMs,
     },
   });
-  if (address.transport === "tcp") address = { ...address, port: worker.port };
-  const upstream = connectOptions(address);
-  const removeSocket = () =>
-    address.transport === "unix" ? Deno.remove(address.path).catch(() => {}) : Promise.resolve();
+  const upstream = connectOptions({ transport: "tcp", hostname: "127.0.0.1", port: worker.port });
 
   let own: PublicPort | undefined;
   let url: string;
@@ -119,7 +119,6 @@ export async function serveGrpc(options: GrpcListenerOptions): Promise<OwnListen
     }
   } catch (err) {
     await worker.shutdown(0);
-    await removeSocket();
     throw err;
   }
   const port = own;
@@ -135,7 +134,6 @@ export async function serveGrpc(options: GrpcListenerOptions): Promise<OwnListen
         await port?.stopAccepting();
         const drained = await worker.shutdown(gracePeriodMs);
         await port?.close();
-        await removeSocket();
         return drained;
       })();
       return stopping;

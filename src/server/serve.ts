@@ -202,7 +202,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await serveGrpc({
           api,
           config,
-          dataDir,
           http,
           limits: listenerLimits(config),
           recheckMs: options.stream?.recheckMs,
