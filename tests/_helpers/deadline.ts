@@ -80,9 +80,26 @@ export async function outputWithin(
     return await withDeadline(ms, label, output);
   } catch (err) {
     killQuietly(child);
-    await output.catch(() => {});
+    await settledWithin(output, AFTER_KILL_MS);
     throw err;
   }
+}
+
+/**
+ * How long a killed child's end is awaited. Its output settles only once every copy of its
+ * pipes is closed, and a process spawned meanwhile elsewhere in the run may hold one: the
+ * wait must not turn a deadline into a hang.
+ */
+const AFTER_KILL_MS = 10_000;
+
+/** Wait for `promise` to settle, at most `ms`; its outcome is ignored. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    promise.catch(() => {}),
+    new Promise((resolve) => (timer = setTimeout(resolve, ms))),
+  ]);
+  clearTimeout(timer);
 }
 
 /**
@@ -102,7 +119,7 @@ export async function statusWithin(
     return await withDeadline(ms, label, child.status);
   } catch (err) {
     killQuietly(child);
-    await child.status.catch(() => {});
+    await settledWithin(child.status, AFTER_KILL_MS);
     throw err;
   }
 }
@@ -132,4 +149,41 @@ export function runWithin(
   label: string,
 ): Promise<Deno.CommandOutput> {
   return outputWithin(command.spawn(), ms, label);
+}
+
+/**
+ * How long one test's work against an in-process server may take before it counts as hung
+ * (the slowest such test takes well under a minute on a loaded machine).
+ */
+export const SERVER_WORK_DEADLINE_MS = 240_000;
+
+/** How long an in-process test server may take to shut down. */
+export const SHUTDOWN_DEADLINE_MS = 60_000;
+
+/**
+ * Run a test's work against its in-process server within SERVER_WORK_DEADLINE_MS: a hang
+ * (an unanswered request, a stuck stream) fails the test with that message instead of
+ * stalling the whole run.
+ *
+ * @example
+ * ```ts
+ * const answer = await serverWorkWithin(async () => 42);
+ * ```
+ */
+export function serverWorkWithin<T>(work: () => Promise<T>): Promise<T> {
+  return withDeadline(SERVER_WORK_DEADLINE_MS, "the test's work against its server", work);
+}
+
+/**
+ * Shut an in-process test server down within SHUTDOWN_DEADLINE_MS (nothing when it never
+ * started): a listener that does not close fails the test instead of stalling the run.
+ *
+ * @example
+ * ```ts
+ * declare const server: { shutdown(): Promise<void> } | undefined;
+ * await shutdownWithin(server);
+ * ```
+ */
+export async function shutdownWithin(server?: { shutdown(): Promise<void> }): Promise<void> {
+  if (server) await withDeadline(SHUTDOWN_DEADLINE_MS, "the server's shutdown", server.shutdown());
 }

@@ -12,6 +12,7 @@ import { defaultConfig, hashMasterKey, loadConfig, saveConfig } from "../../src/
 import type { Config } from "../../src/config/types.ts";
 import { type RunningServer, startServer } from "../../src/server/serve.ts";
 import { randomDek } from "../_helpers/temp.ts";
+import { serverWorkWithin, shutdownWithin } from "../_helpers/deadline.ts";
 
 export { assert, assertEquals } from "../_helpers/assert.ts";
 
@@ -161,22 +162,25 @@ export async function withAdminServer(
     const admin = server.served.find((s) => s.surface === "admin")?.url;
     if (!admin) throw new Error(`the Admin API is not served: ${JSON.stringify(server.served)}`);
     const rest = `http://127.0.0.1:${server.port}`;
-    await fn({
-      dir,
-      configPath,
-      server,
-      admin,
-      rest,
-      request: (method, path, o) => send(`${admin}${path}`, method, o),
-      restRequest: (method, path, token, body) =>
-        send(`${rest}${path}`, method, {
-          key: null,
-          headers: { Authorization: `Bearer ${token}` },
-          body,
-        }),
-    });
+    const running = server;
+    await serverWorkWithin(() =>
+      fn({
+        dir,
+        configPath,
+        server: running,
+        admin,
+        rest,
+        request: (method, path, o) => send(`${admin}${path}`, method, o),
+        restRequest: (method, path, token, body) =>
+          send(`${rest}${path}`, method, {
+            key: null,
+            headers: { Authorization: `Bearer ${token}` },
+            body,
+          }),
+      })
+    );
   } finally {
-    await server?.shutdown().catch(() => {});
+    await shutdownWithin(server).catch(() => {});
     closeClients();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

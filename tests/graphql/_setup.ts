@@ -11,6 +11,7 @@ import { defaultConfig } from "../../src/config/defaults.ts";
 import type { Config } from "../../src/config/types.ts";
 import { type RunningServer, startServer } from "../../src/server/serve.ts";
 import { randomDek } from "../_helpers/temp.ts";
+import { serverWorkWithin, shutdownWithin } from "../_helpers/deadline.ts";
 
 export { assert, assertEquals } from "../_helpers/assert.ts";
 
@@ -117,38 +118,40 @@ export async function withGraphqlServer<T>(
     const origin = `http://127.0.0.1:${running.port}`;
     const send = (path: string, o: SendOptions = {}) =>
       request(`${origin}${path}`, o.token === undefined ? { ...o, token: admin } : o);
-    return await fn({
-      base: origin,
-      url: `${origin}/graphql`,
-      dir,
-      server: running,
-      workers: running.httpWorkers,
-      admin,
-      token: async (o = {}) =>
-        (await authority.generate({ group: "test", user: "tester", ...o })).token,
-      send,
-      gql: (query, variables, o = {}) => {
-        const body: Record<string, unknown> = { query };
-        if (variables !== undefined) body.variables = variables;
-        if (o.operationName !== undefined) body.operationName = o.operationName;
-        return send("/graphql", {
-          method: "POST",
-          token: o.token,
-          headers: { "content-type": "application/json", ...o.headers },
-          body: JSON.stringify(body),
-        });
-      },
-      seed: async (type, id, payload = {}, eventType = "seeded") => {
-        await running.api.call({ kind: "local", user: "test" }, "appendEvent", {
-          aggregate_type: type,
-          aggregate_id: id,
-          event_type: eventType,
-          payload,
-        });
-      },
-    });
+    return await serverWorkWithin(() =>
+      fn({
+        base: origin,
+        url: `${origin}/graphql`,
+        dir,
+        server: running,
+        workers: running.httpWorkers,
+        admin,
+        token: async (o = {}) =>
+          (await authority.generate({ group: "test", user: "tester", ...o })).token,
+        send,
+        gql: (query, variables, o = {}) => {
+          const body: Record<string, unknown> = { query };
+          if (variables !== undefined) body.variables = variables;
+          if (o.operationName !== undefined) body.operationName = o.operationName;
+          return send("/graphql", {
+            method: "POST",
+            token: o.token,
+            headers: { "content-type": "application/json", ...o.headers },
+            body: JSON.stringify(body),
+          });
+        },
+        seed: async (type, id, payload = {}, eventType = "seeded") => {
+          await running.api.call({ kind: "local", user: "test" }, "appendEvent", {
+            aggregate_type: type,
+            aggregate_id: id,
+            event_type: eventType,
+            payload,
+          });
+        },
+      })
+    );
   } finally {
-    await server?.shutdown();
+    await shutdownWithin(server);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

@@ -13,7 +13,7 @@ import type { OperationInput, OperationName, OperationResult } from "../../src/a
 import { defaultConfig } from "../../src/config/defaults.ts";
 import type { Config } from "../../src/config/types.ts";
 import { type RunningServer, startServer } from "../../src/server/serve.ts";
-import { outputWithin } from "../_helpers/deadline.ts";
+import { outputWithin, serverWorkWithin, shutdownWithin } from "../_helpers/deadline.ts";
 import { randomDek } from "../_helpers/temp.ts";
 
 export { assert, assertEquals } from "../_helpers/assert.ts";
@@ -179,20 +179,23 @@ export async function withGrpcServer<T>(
       (await local("generateToken", { group: "test", user: "tester", ...o })).token;
     const admin = await token({ group: "admin", user: "root" });
     const target = `127.0.0.1:${server.port}`;
-    return await fn({
-      target,
-      base: `http://${target}`,
-      port: server.port,
-      dir,
-      server,
-      api,
-      admin,
-      token,
-      local,
-      client: (steps) => runClient(target, steps),
-    });
+    const started = server;
+    return await serverWorkWithin(() =>
+      fn({
+        target,
+        base: `http://${target}`,
+        port: started.port,
+        dir,
+        server: started,
+        api,
+        admin,
+        token,
+        local,
+        client: (steps) => runClient(target, steps),
+      })
+    );
   } finally {
-    await server?.shutdown().catch(() => {});
+    await shutdownWithin(server).catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

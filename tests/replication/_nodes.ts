@@ -17,6 +17,7 @@ import { randomDek } from "../_helpers/temp.ts";
 
 export { assert, assertEquals } from "../_helpers/assert.ts";
 import { runDbxOk } from "../_helpers/cli.ts";
+import { serverWorkWithin, shutdownWithin } from "../_helpers/deadline.ts";
 export { runDbx, runDbxOk } from "../_helpers/cli.ts";
 
 const LOCAL = { kind: "local", user: "tester" } as const;
@@ -54,16 +55,19 @@ export async function withServerNode<T>(fn: (node: ServerNode) => Promise<T>): P
     const url = server.served.find((s) => s.surface === "socket")?.url;
     if (!url) throw new Error("the server serves no socket");
     const publicKey = (await loadOrCreateIdentity(dir)).publicKeyBase64;
-    return await fn({
-      dir,
-      server,
-      socketPort: Number(new URL(url).port),
-      api: bindCaller(server.api, LOCAL),
-      publicKey,
-      config,
-    });
+    const running = server;
+    return await serverWorkWithin(() =>
+      fn({
+        dir,
+        server: running,
+        socketPort: Number(new URL(url).port),
+        api: bindCaller(running.api, LOCAL),
+        publicKey,
+        config,
+      })
+    );
   } finally {
-    await server?.shutdown().catch(() => {});
+    await shutdownWithin(server).catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

@@ -12,6 +12,7 @@ import { defaultConfig } from "../../src/config/defaults.ts";
 import type { Config } from "../../src/config/types.ts";
 import { type RunningServer, startServer } from "../../src/server/serve.ts";
 import { randomDek } from "../_helpers/temp.ts";
+import { serverWorkWithin, shutdownWithin } from "../_helpers/deadline.ts";
 
 export { assert, assertEquals } from "../_helpers/assert.ts";
 
@@ -80,18 +81,21 @@ export async function withSocketServer<T>(
     const port = Number(new URL(url).port);
     const authority = await server.node.tokens();
     const admin = (await authority.generate({ group: "admin", user: "root" })).token;
-    return await fn({
-      server,
-      dir,
-      port,
-      httpPort: server.port,
-      admin,
-      config,
-      token: async (o = {}) =>
-        (await authority.generate({ group: "test", user: "tester", ...o })).token,
-    });
+    const started = server;
+    return await serverWorkWithin(() =>
+      fn({
+        server: started,
+        dir,
+        port,
+        httpPort: started.port,
+        admin,
+        config,
+        token: async (o = {}) =>
+          (await authority.generate({ group: "test", user: "tester", ...o })).token,
+      })
+    );
   } finally {
-    await server?.shutdown().catch(() => {});
+    await shutdownWithin(server).catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
