@@ -82,6 +82,7 @@ export class PluginProcess {
   #failures = 0;
   #restartAt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #endPause: (() => void) | undefined;
   #closed = false;
   /** Processes started so far. */
   starts = 0;
@@ -106,15 +107,32 @@ export class PluginProcess {
     if (this.#starting) return this.#starting;
     if (this.#running) return Promise.resolve(this.#running);
     const wait = this.#restartAt - Date.now();
-    if (wait > 0) {
+    if (wait > 0 && !this.#o.restart) {
       return Promise.reject(
         new Error(`the plugin process is restarting (next start in ${wait} ms)`),
       );
     }
-    this.#starting ??= this.#start().finally(() => {
-      this.#starting = undefined;
-    });
+    // While a restart is due, an event waits for it instead of failing: failing would spend
+    // one of its attempts on the plugin's own trouble, and an event that keeps killing the
+    // process would starve every other event of a running one.
+    this.#starting ??= (wait > 0 ? this.#pause(wait) : Promise.resolve())
+      .then(() => this.#start())
+      .finally(() => {
+        this.#starting = undefined;
+      });
     return this.#starting;
+  }
+
+  /** Wait `ms` (cut short by close, which then fails the start). */
+  async #pause(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.#endPause = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+    this.#endPause = undefined;
+    if (this.#closed) throw new Error("the plugin process is closed");
   }
 
   async #start(): Promise<Running> {
@@ -293,6 +311,7 @@ export class PluginProcess {
   async close(graceMs = 2000): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
+    this.#endPause?.();
     await this.#starting?.catch(() => {});
     const running = this.#running;
     this.#running = undefined;
