@@ -185,6 +185,11 @@ Deno.test("process: the example plugin gets every event in order, and comes back
       ),
       t.logs.join("\n"),
     );
+    // The plugin writes an event before it acknowledges it: the cursor follows the ack.
+    await eventually(
+      "cursor at 10",
+      async () => (await t.db.call("pluginQueue", { name: "ex" })).plugins[0].cursor === 10,
+    );
     const queue = await t.db.call("pluginQueue", { name: "ex" });
     assertEquals(queue.plugins[0].cursor, 10);
     assertEquals(queue.entries, []);
@@ -426,6 +431,8 @@ Deno.test(
       await receivedEvents(out, 8);
       all = await lines(out);
       assertInOrder(all, 8);
+      // Written before acknowledged: the cursor follows the ack.
+      await eventually("cursor at 8", async () => await cursor() === 8);
       const queue = JSON.parse(await cli(["queue", "--json"]));
       assertEquals(queue.plugins[0].cursor, 8);
       assertEquals(queue.plugins[0].pending, 0);
