@@ -92,14 +92,9 @@ export async function outputWithin(
  */
 const AFTER_KILL_MS = 10_000;
 
-/** Wait for `promise` to settle, at most `ms`; its outcome is ignored. */
+/** Wait for `promise` to settle, at most `ms`; its outcome (or the timeout) is ignored. */
 async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    promise.catch(() => {}),
-    new Promise((resolve) => (timer = setTimeout(resolve, ms))),
-  ]);
-  clearTimeout(timer);
+  await withDeadline(ms, "a killed child's end", promise).catch(() => {});
 }
 
 /**
