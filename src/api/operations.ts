@@ -13,6 +13,7 @@ import type {
   VerifyResult,
 } from "../engine/types.ts";
 import type { PositionCheck } from "../engine/verify_index.ts";
+import type { WriteStats } from "../engine/types.ts";
 import type { ConsistencyProofJson, InclusionProofJson } from "../integrity/proof.ts";
 import type { AggregateSchema, SchemaAlteration } from "../schema/types.ts";
 import type { StagedEvent } from "../staging/staged_events.ts";
@@ -199,6 +200,8 @@ export interface Operations {
   verifyAggregate: { input: AggregateRef; result: VerifyResult };
   /** One page of the global position index check, from position `from` (default 1). */
   verifyPositions: { input: { from?: number; take?: number }; result: PositionCheck };
+  /** Counters of the store's synced writes since it opened (group-commit health). */
+  writeStats: { input: Record<string, never>; result: WriteStats };
   inclusionProof: {
     input: AggregateRef & { version: number; tree_size?: number };
     result: InclusionProof;

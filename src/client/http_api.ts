@@ -85,6 +85,7 @@ const ROUTES: Record<OperationName, Route> = {
   recentEvents: { method: "GET", path: [...AGGREGATE, "events", "recent"] },
   verifyAggregate: { method: "GET", path: [...AGGREGATE, "verify"] },
   verifyPositions: { method: "GET", path: ["v1", "verify", "positions"] },
+  writeStats: { method: "GET", path: ["v1", "stats", "writes"] },
   inclusionProof: { method: "GET", path: [...AGGREGATE, "proof", "inclusion"] },
   consistencyProof: { method: "GET", path: [...AGGREGATE, "proof", "consistency"] },
   snapshotAggregate: { method: "POST", path: [...AGGREGATE, "snapshot"] },

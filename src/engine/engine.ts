@@ -67,6 +67,7 @@ import type {
   EventValidator,
   Page,
   VerifyResult,
+  WriteStats,
 } from "./types.ts";
 import { verifyAggregate } from "./verify.ts";
 import { IndexTail, type PositionCheck, verifyPositionIndex } from "./verify_index.ts";
@@ -193,6 +194,11 @@ export class Engine {
   }
 
   /** Position of the last committed event (0 when empty). */
+  /** Counters of the synced writes since the store opened (zeros when read-only). */
+  writeStats(): WriteStats {
+    return this.#writer?.stats ?? { writes: 0, events: 0, wal_bytes: 0, write_ms: 0 };
+  }
+
   async lastPosition(): Promise<number> {
     if (this.#writer) return this.#writer.position;
     const value = await this.#storage.get(metaKey("position"));

@@ -111,3 +111,18 @@ export interface Page {
   skip?: number;
   take?: number;
 }
+
+/**
+ * Counters of the writer's synced writes since the store opened: how well group commit
+ * fills each write, and how long each takes from issue to its completion being handled.
+ */
+export interface WriteStats {
+  /** Synced writes completed. */
+  writes: number;
+  /** Events they committed. */
+  events: number;
+  /** Bytes of their write batches: what RocksDB appends to its write-ahead log. */
+  wal_bytes: number;
+  /** Sum over the writes of the time from issue to completion, in milliseconds. */
+  write_ms: number;
+}

@@ -236,6 +236,17 @@ const SCHEMAS: Json = {
     },
     required: ["from", "to", "runs", "entries", "last_position", "verified", "problems"],
   },
+  WriteStats: {
+    type: "object",
+    description: "counters of the store's synced writes since it opened",
+    properties: {
+      writes: int("synced writes completed"),
+      events: int("events they committed (events per write = events / writes)"),
+      wal_bytes: int("bytes of their write batches, as the write-ahead log stores them"),
+      write_ms: { type: "number", minimum: 0, description: "summed issue-to-completion time" },
+    },
+    required: ["writes", "events", "wal_bytes", "write_ms"],
+  },
   InclusionProof: {
     type: "object",
     description: "RFC 9162 inclusion proof of event `version` (leaf `version - 1`)",
@@ -645,6 +656,18 @@ const PATHS: Record<string, Record<string, Json>> = {
       ],
       ok: ref("PositionCheck"),
       errors: [400],
+    }),
+  },
+  "/v1/stats/writes": {
+    get: operation({
+      summary: "Counters of the store's synced writes",
+      tag: "integrity",
+      scope: "aggregate.read on every aggregate (aggregate:*:*)",
+      description: "How well group commit fills each synced write: writes, events, " +
+        "write-ahead-log bytes and time since the store opened. Sample twice and subtract.",
+      params: [],
+      ok: ref("WriteStats"),
+      errors: [],
     }),
   },
   "/v1/aggregates/{aggregate_type}/{aggregate_id}/proof/inclusion": {

@@ -1,7 +1,7 @@
 /**
- * Verifying the store as a whole: the global position index, one page at a time (each
- * aggregate is verified by `verifyAggregate`). The index names every aggregate, so only a
- * caller that may read every aggregate may check it.
+ * The store as a whole: the global position index, checked one page at a time (each
+ * aggregate is verified by `verifyAggregate`), and the counters of its synced writes. The
+ * index names every aggregate, so only a caller that may read every aggregate may check it.
  */
 import { matchResource } from "../../auth/authority.ts";
 import { POSITIONS_PAGE } from "../../engine/engine.ts";
@@ -25,8 +25,18 @@ function readsEveryAggregate(who: Principal): boolean {
     );
 }
 
-/** The store-wide verify operations. */
-export const verifyOperations: Operations<"verifyPositions"> = {
+/** DbxError "forbidden" unless the caller may read every aggregate. */
+function requireEveryAggregate(who: Principal, what: string): void {
+  if (readsEveryAggregate(who)) return;
+  throw new DbxError(
+    "forbidden",
+    `${what} needs aggregate.read on every aggregate (${EVERY_AGGREGATE})`,
+    { reason: "not_permitted" },
+  );
+}
+
+/** The store-wide operations: the position index check and the write counters. */
+export const verifyOperations: Operations<"verifyPositions" | "writeStats"> = {
   verifyPositions: {
     scope: { action: "aggregate.read", resources: () => [EVERY_AGGREGATE] },
     check(raw) {
@@ -42,16 +52,18 @@ export const verifyOperations: Operations<"verifyPositions"> = {
       };
     },
     async run(ctx, input) {
-      if (!readsEveryAggregate(ctx.who)) {
-        throw new DbxError(
-          "forbidden",
-          "checking the global position index needs aggregate.read on every aggregate " +
-            `(${EVERY_AGGREGATE})`,
-          { reason: "not_permitted" },
-        );
-      }
+      requireEveryAggregate(ctx.who, "checking the global position index");
       const engine = await ctx.engine();
       return await engine.verifyPositions(input);
+    },
+  },
+  writeStats: {
+    scope: { action: "aggregate.read", resources: () => [EVERY_AGGREGATE] },
+    check: (raw) => checkObject(raw ?? {}, [], "the input") as Record<string, never>,
+    async run(ctx) {
+      // Store-wide counts say how busy every aggregate is: the same bar as the index check.
+      requireEveryAggregate(ctx.who, "reading the store's write counters");
+      return (await ctx.engine()).writeStats();
     },
   },
 };
