@@ -10,16 +10,8 @@
 import { Engine, storePath } from "../../src/engine/engine.ts";
 import { headKey } from "../../src/engine/keys.ts";
 import { openRocksStorage } from "../../src/store/rocksdb.ts";
-import {
-  appendMany,
-  fromHexKey,
-  inputs,
-  type MemoryChildArgs,
-  type MemoryChildResult,
-  type MemoryReading,
-  type OpenChildArgs,
-  randomDek,
-} from "./engine_bench.ts";
+import { appendMany, fromHexKey, inputs, type OpenChildArgs, randomDek } from "./engine_bench.ts";
+import type { MemoryChildArgs, MemoryChildResult, MemoryReading } from "./memory_bench.ts";
 import { forceGc } from "./harness.ts";
 
 async function open(args: OpenChildArgs): Promise<{ ms: number }> {

@@ -37,15 +37,7 @@
  *   inside the child from just before the open to just after the first read: engine =
  *   `Engine.open` + `getAggregate` of the big aggregate; bare = `openRocksStorage` + one
  *   `get` of that aggregate's head key. Ratio of medians.
- * 6 `memory` — RSS after 1M appended events ≤ 1.5× RSS after 10k events. One child process
- *   (`--expose-gc`, engine default cache size) appends 1M events over 100k aggregates in
- *   batches of 1000 (200 aggregates × 5 events), sweeping all 100k aggregates twice, so the
- *   head cache (10k by default) overflows, evicts, and reloads heads in the second sweep.
- *   GC is forced before every reading of `Deno.memoryUsage().rss`. It has its own store
- *   (the 1M-event aggregate of 3–5 is one aggregate and cannot exercise the caches). Its
- *   RSS is independent of other processes and its speed is not measured, so when the run
- *   also builds the 1M-event aggregate, the child runs while that is being built (two
- *   cores) and is awaited before any timed measurement starts.
+ * 6 `memory` lives in memory_bench.ts (its child runs during the 1M build).
  */
 import { createHash } from "node:crypto";
 import { Engine, storePath } from "../../src/engine/engine.ts";
@@ -54,6 +46,7 @@ import type { AppendInput } from "../../src/engine/types.ts";
 import { toHex } from "../../src/integrity/sha256.ts";
 import { openRocksStorage } from "../../src/store/rocksdb.ts";
 import type { BatchOp, Storage } from "../../src/store/storage.ts";
+import { memoryChild } from "./memory_bench.ts";
 import {
   type BenchContext,
   fmtBytes,
@@ -95,7 +88,6 @@ function sizes(quick: boolean) {
       bigEvents: 20_000,
       growth: { rounds: 6, batch: 500 },
       openRuns: 3,
-      memory: { events: 60_000, aggregates: 12_000, baselineAt: 10_000 },
     }
     : {
       batch: [{ size: 1000, rounds: 20 }, { size: 100, rounds: 100 }],
@@ -103,7 +95,6 @@ function sizes(quick: boolean) {
       bigEvents: 1_000_000,
       growth: { rounds: 30, batch: 500 },
       openRuns: 7,
-      memory: { events: 1_000_000, aggregates: 100_000, baselineAt: 10_000 },
     };
 }
 
@@ -594,94 +585,6 @@ async function runOpen(ctx: BenchContext): Promise<void> {
   });
 }
 
-// --- 6: memory stays bounded -------------------------------------------------------
-
-export interface MemoryChildArgs {
-  dataDir: string;
-  events: number;
-  aggregates: number;
-  baselineAt: number;
-  batch: number;
-}
-
-export interface MemoryReading {
-  events: number;
-  rss: number;
-  heap_used: number;
-  external: number;
-}
-
-export interface MemoryChildResult {
-  gc: boolean;
-  cache_size: string;
-  readings: MemoryReading[];
-  ms: number;
-}
-
-/** Run the memory child once per run (its result is shared with the `memory` suite). */
-function memoryChild(ctx: BenchContext): Promise<MemoryChildResult & { args: MemoryChildArgs }> {
-  return ctx.fixture("memory-child", async () => {
-    const { events, aggregates, baselineAt } = sizes(ctx.quick).memory;
-    const args: MemoryChildArgs = {
-      dataDir: await ctx.tempDir("memory"),
-      events,
-      aggregates,
-      baselineAt,
-      batch: 1000,
-    };
-    ctx.log(
-      `memory child: ${fmtCount(events)} events over ${
-        fmtCount(aggregates)
-      } aggregates (engine default cache size)`,
-    );
-    const result = await runChild<MemoryChildResult>(
-      "memory",
-      args as unknown as Record<string, unknown>,
-      { exposeGc: true },
-    );
-    return { ...result, args };
-  });
-}
-
-async function runMemory(ctx: BenchContext): Promise<void> {
-  const result = await memoryChild(ctx);
-  if (!result.gc) ctx.log("warning: the child could not force GC");
-  ctx.log(`the memory child ran for ${fmtMs(result.ms)} (alongside the 1M build when both run)`);
-  const first = result.readings[0];
-  const last = result.readings[result.readings.length - 1];
-  ctx.log(
-    `RSS trend: ${
-      result.readings.map((r) => `${fmtCount(r.events)}: ${fmtBytes(r.rss)}`).join(", ")
-    }`,
-  );
-  const { dataDir: _, ...args } = result.args;
-  ctx.record({
-    id: "6",
-    title: `RSS after ${fmtCount(last.events)} vs ${fmtCount(first.events)} events`,
-    measured: fmtBytes(last.rss),
-    baseline: fmtBytes(first.rss),
-    ratio: last.rss / first.rss,
-    comparison: "<=",
-    threshold: 1.5,
-    details: { ...args, gc: result.gc, readings: result.readings, child_ms: result.ms },
-  });
-  // Steady state: how much RSS still grows once RocksDB's caches and memtables are warm.
-  const warm = result.readings.find((r) => r.events >= last.events / 10 && r !== first);
-  if (warm && warm !== last) {
-    ctx.record({
-      id: "6b",
-      title: `RSS after ${fmtCount(last.events)} vs ${fmtCount(warm.events)} events (warm)`,
-      measured: fmtBytes(last.rss),
-      baseline: fmtBytes(warm.rss),
-      ratio: last.rss / warm.rss,
-      comparison: "<=",
-      threshold: 1.5,
-      informational: true,
-      details: {},
-    });
-  }
-}
-
 export const engineSuites: Suite[] = [
   {
     name: "batch",
@@ -707,10 +610,5 @@ export const engineSuites: Suite[] = [
     name: "open",
     description: "5: Engine.open + first read vs bare RocksDB open (child processes)",
     run: runOpen,
-  },
-  {
-    name: "memory",
-    description: "6: RSS after 1M events over 100k aggregates vs after 10k (child process)",
-    run: runMemory,
   },
 ];

@@ -28,6 +28,7 @@ import {
   type TargetResult,
   textTable,
 } from "./harness.ts";
+import { memorySuites } from "./memory_bench.ts";
 import { pluginSuites } from "./plugins_bench.ts";
 import { restSuites } from "./rest_bench.ts";
 import { replicationSuites } from "./replication_bench.ts";
@@ -37,6 +38,7 @@ import { tokenSuites } from "./token_bench.ts";
 /** Every suite, in the order they run. */
 export const SUITES: Suite[] = [
   ...engineSuites,
+  ...memorySuites,
   ...tokenSuites,
   ...restSuites,
   ...graphqlSuites,
