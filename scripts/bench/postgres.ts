@@ -21,6 +21,27 @@ export const PG_SETTINGS: Readonly<Record<string, string>> = {
   max_connections: "200",
 };
 
+/** Concurrent clients of the 64-client write benchmarks. */
+export const WORKERS = 64;
+/** The aggregate type and event type of every benchmark append (REST and PostgreSQL). */
+export const AGGREGATE_TYPE = "bench";
+export const EVENT_TYPE = "updated";
+
+/** The PostgreSQL side's event table: one row per event, unique (type, id, version). */
+export const CREATE_TABLE = `CREATE TABLE events (
+  aggregate_type text NOT NULL,
+  aggregate_id text NOT NULL,
+  version bigint NOT NULL,
+  event_type text NOT NULL,
+  payload jsonb NOT NULL,
+  created_at timestamptz NOT NULL,
+  UNIQUE (aggregate_type, aggregate_id, version)
+)`;
+
+export const INSERT_EVENT =
+  "INSERT INTO events(aggregate_type, aggregate_id, version, event_type, " +
+  "payload, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, now())";
+
 /** A running throwaway server. */
 export interface PostgresServer {
   host: string;

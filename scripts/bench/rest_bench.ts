@@ -42,6 +42,7 @@
 // The PostgreSQL client is only needed by this benchmark (pinned in deno.json).
 import pg from "pg";
 import pgPackage from "pg/package.json" with { type: "json" };
+import { AGGREGATE_TYPE, CREATE_TABLE, EVENT_TYPE, INSERT_EVENT, WORKERS } from "./postgres.ts";
 import { Engine, storePath } from "../../src/engine/engine.ts";
 import { eventKey } from "../../src/engine/keys.ts";
 import type { AppendInput } from "../../src/engine/types.ts";
@@ -51,10 +52,6 @@ import { type BenchContext, fmtMs, fmtRate, fmtRatio, type Suite, threadCpuMs } 
 import { combine, type LoadResult, type Operation, runLoad } from "./load.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
 import { type DbxServer, startDbxServer } from "./dbx_server.ts";
-
-const WORKERS = 64;
-const AGGREGATE_TYPE = "bench";
-const EVENT_TYPE = "updated";
 
 /** Official sizes, and the reduced ones of `--quick`. */
 function sizes(quick: boolean) {
@@ -69,19 +66,6 @@ interface PgClient {
   query(query: string | { name?: string; text: string; values?: unknown[] }): Promise<unknown>;
   end(): Promise<void>;
 }
-
-const CREATE_TABLE = `CREATE TABLE events (
-  aggregate_type text NOT NULL,
-  aggregate_id text NOT NULL,
-  version bigint NOT NULL,
-  event_type text NOT NULL,
-  payload jsonb NOT NULL,
-  created_at timestamptz NOT NULL,
-  UNIQUE (aggregate_type, aggregate_id, version)
-)`;
-
-const INSERT_EVENT = "INSERT INTO events(aggregate_type, aggregate_id, version, event_type, " +
-  "payload, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, now())";
 
 /** One thing the load generator drives. */
 interface Target {
