@@ -29,6 +29,7 @@ import {
   textTable,
 } from "./harness.ts";
 import { memorySuites } from "./memory_bench.ts";
+import { nativeLoadSuites } from "./native_load.ts";
 import { pluginSuites } from "./plugins_bench.ts";
 import { restSuites } from "./rest_bench.ts";
 import { replicationSuites } from "./replication_bench.ts";
@@ -41,6 +42,7 @@ export const SUITES: Suite[] = [
   ...memorySuites,
   ...tokenSuites,
   ...restSuites,
+  ...nativeLoadSuites,
   ...graphqlSuites,
   ...grpcSuites,
   ...socketSuites,
