@@ -196,7 +196,7 @@ export class Engine {
   /** Position of the last committed event (0 when empty). */
   /** Counters of the synced writes since the store opened (zeros when read-only). */
   writeStats(): WriteStats {
-    return this.#writer?.stats ?? { writes: 0, events: 0, wal_bytes: 0, write_ms: 0 };
+    return this.#writer?.stats ?? { writes: 0, rounds: 0, events: 0, wal_bytes: 0, write_ms: 0 };
   }
 
   async lastPosition(): Promise<number> {

@@ -119,6 +119,11 @@ export interface Page {
 export interface WriteStats {
   /** Synced writes completed. */
   writes: number;
+  /**
+   * Rounds of requests they committed: a write carries every round prepared while the write
+   * before it was in flight, so rounds above writes mean the pipeline overlapped.
+   */
+  rounds: number;
   /** Events they committed. */
   events: number;
   /** Bytes of their write batches: what RocksDB appends to its write-ahead log. */

@@ -186,7 +186,7 @@ export class Writer {
   #inFlight = 0;
   /** Event and head values live only until their write: they share slabs. */
   #slab = new ByteSlab();
-  #stats: WriteStats = { writes: 0, events: 0, wal_bytes: 0, write_ms: 0 };
+  #stats: WriteStats = { writes: 0, rounds: 0, events: 0, wal_bytes: 0, write_ms: 0 };
 
   constructor(options: WriterOptions) {
     this.#o = options;
@@ -383,6 +383,7 @@ export class Writer {
       }
       const stats = this.#stats;
       stats.writes += 1;
+      stats.rounds += rounds.length;
       stats.events += records.length;
       stats.wal_bytes += walBytes(ops);
       stats.write_ms += performance.now() - started;

@@ -241,11 +241,12 @@ const SCHEMAS: Json = {
     description: "counters of the store's synced writes since it opened",
     properties: {
       writes: int("synced writes completed"),
+      rounds: int("rounds of requests they carried (above writes: the pipeline overlapped)"),
       events: int("events they committed (events per write = events / writes)"),
       wal_bytes: int("bytes of their write batches, as the write-ahead log stores them"),
       write_ms: { type: "number", minimum: 0, description: "summed issue-to-completion time" },
     },
-    required: ["writes", "events", "wal_bytes", "write_ms"],
+    required: ["writes", "rounds", "events", "wal_bytes", "write_ms"],
   },
   InclusionProof: {
     type: "object",

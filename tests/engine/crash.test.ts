@@ -54,8 +54,18 @@ async function readLines(
   }
 }
 
+/** The writer's counters, as the child last printed them before it was killed. */
+interface Pipeline {
+  writes: number;
+  rounds: number;
+}
+
 /** Run the child until it has acknowledged for a random 50–400 ms, then SIGKILL it. */
-async function runAndKill(dir: string, dekBase64: string): Promise<Ack[]> {
+async function runAndKill(
+  dir: string,
+  dekBase64: string,
+  pipeline: Pipeline,
+): Promise<Ack[]> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CHILD, dir],
     cwd: ROOT,
@@ -69,6 +79,12 @@ async function runAndKill(dir: string, dekBase64: string): Promise<Ack[]> {
   const acked = new Promise<void>((resolve) => (firstAck = resolve));
   let stderr = "";
   const reading = readLines(child.stdout, (line) => {
+    if (line.startsWith("stats ")) {
+      const [, writes, rounds] = line.split(" ").map(Number);
+      pipeline.writes = writes;
+      pipeline.rounds = rounds;
+      return;
+    }
     acks.push(parseAck(line));
     firstAck();
   });
@@ -221,22 +237,33 @@ async function checkAllAcks(dir: string, dek: Uint8Array, acks: Ack[]): Promise<
 }
 
 Deno.test({
-  name: `crash safety: ${CYCLES} SIGKILLs during concurrent appends lose nothing acknowledged`,
+  name:
+    `crash safety: ${CYCLES} SIGKILLs during pipelined concurrent appends lose nothing acknowledged`,
   async fn() {
     await withTempDir(async (dir) => {
       const dek = randomDek();
       const dekBase64 = btoa(String.fromCharCode(...dek));
       const known: Known = { last: 0, aggregates: new Map() };
       const acks: Ack[] = [];
+      const overlapped = { writes: 0, rounds: 0 };
       for (const cycle of range1(CYCLES)) {
         const label = `cycle ${cycle}`;
-        const fresh = await runAndKill(dir, dekBase64);
+        const pipeline: Pipeline = { writes: 0, rounds: 0 };
+        const fresh = await runAndKill(dir, dekBase64, pipeline);
+        overlapped.writes += pipeline.writes;
+        overlapped.rounds += pipeline.rounds;
         assert(fresh.length > 0, `${label}: no acknowledgements`);
         const added = await checkCycle(dir, dek, known, fresh, label, cycle % 5 === 0);
         assert(added >= fresh.length, `${label}: fewer new events than acknowledgements`);
         acks.push(...fresh);
       }
       await checkAllAcks(dir, dek, acks);
+      // The kills landed while the writer was preparing rounds on top of a write in flight.
+      assert(
+        overlapped.rounds > overlapped.writes * 1.2,
+        `the commit pipeline never overlapped: ${overlapped.rounds} rounds in ` +
+          `${overlapped.writes} synced writes`,
+      );
       // The child kept appending to the same aggregates across every crash.
       assert([...known.aggregates.values()].every((a) => a.version > CYCLES), "too few events");
     }, "dbx-crash-test-");

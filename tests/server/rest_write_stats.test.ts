@@ -9,7 +9,13 @@ Deno.test("GET /v1/stats/writes counts synced writes, their events and WAL bytes
   await withRestServer(async (s) => {
     const before = await s.request("GET", "/v1/stats/writes");
     assertEquals(before.status, 200);
-    assertEquals(Object.keys(before.json).sort(), ["events", "wal_bytes", "write_ms", "writes"]);
+    assertEquals(Object.keys(before.json).sort(), [
+      "events",
+      "rounds",
+      "wal_bytes",
+      "write_ms",
+      "writes",
+    ]);
 
     const note = "x".repeat(100);
     const replies = await Promise.all(
@@ -28,6 +34,8 @@ Deno.test("GET /v1/stats/writes counts synced writes, their events and WAL bytes
     const writes = after.writes - before.json.writes;
     assertEquals(after.events - before.json.events, 12);
     assert(writes >= 1 && writes <= 12, `12 appends took ${writes} synced writes`);
+    const rounds = after.rounds - before.json.rounds;
+    assert(rounds >= writes && rounds <= 12, `${rounds} rounds in ${writes} writes`);
     // Each event's value carries its sealed 100-character payload at least.
     const perEvent = (after.wal_bytes - before.json.wal_bytes) / 12;
     assert(perEvent > 100 && perEvent < 4096, `WAL bytes per event: ${perEvent}`);
