@@ -30,6 +30,8 @@ export interface TargetResult {
   pass: boolean | null;
   /** Raw numbers, for results.json. */
   details: Record<string, unknown>;
+  /** For write-path targets: the measured side's write path (see write_path.ts). */
+  write_path?: string;
 }
 
 /** A suite whose run failed: its targets are reported as ERROR. */

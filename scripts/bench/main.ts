@@ -129,6 +129,7 @@ class Run implements BenchContext {
         fmtRatio(result.ratio)
       } (need ${result.comparison} ${result.threshold}) ${verdict}`,
     );
+    if (result.write_path) this.log(`target ${result.id} write path: ${result.write_path}`);
   }
 
   async tempDir(label: string): Promise<string> {
@@ -187,8 +188,16 @@ function summary(run: Run, selected: Suite[]): string {
   }
   const failed = run.targets.filter((t) => t.pass === false).length + run.errors.length;
   const passed = run.targets.filter((t) => t.pass === true).length;
+  const paths = run.targets.filter((t) => t.write_path !== undefined);
   return [
     textTable(["#", "target", "measured", "baseline", "ratio", "threshold", "result"], rows),
+    ...(paths.length === 0 ? [] : [
+      "",
+      textTable(
+        ["#", "write path of the measured side"],
+        paths.map((t) => [t.id, t.write_path!]),
+      ),
+    ]),
     "",
     `${passed} passed, ${failed} failed${
       run.errors.length ? ` (${run.errors.length} suite errors)` : ""

@@ -1,10 +1,10 @@
 /**
- * Server benchmarks (targets 4a–4c): the real `dbx` server over REST against PostgreSQL 15,
+ * Server benchmarks (targets 4a–4e, 4s): the real `dbx` server over REST against PostgreSQL 15,
  * the in-process engine and the raw RocksDB binding, all driven by the one load generator
  * (load.ts), side by side in one run, with the same payload (PAYLOAD of engine_bench.ts).
  *
  * Targets:
- * 4a `REST 64c vs PostgreSQL 64c` ≥ 1.5 — 64 concurrent clients appending single events.
+ * 4a `REST 64c vs PostgreSQL 64c` ≥ 1.2 — 64 concurrent clients appending single events.
  *   EventDBX: the real server as a subprocess (`dbx start --foreground --host 127.0.0.1
  *   --port 0` on a fresh data dir with a DEK set by `dbx config` and a token from `dbx token
  *   generate`); each worker POSTs `{"event_type":"updated","payload":…}` to
@@ -23,6 +23,11 @@
  * 4c `REST sequential vs raw synced put` ≥ 0.8 — one worker over REST against one worker
  *   doing `storage.write([{put}], {sync: true})` on the raw binding (`openRocksStorage`),
  *   the value a copy of a real engine-encoded event of the same payload.
+ *
+ * 4s `REST sequential p50 − raw synced put p50` ≤ 400 µs — the same sequential rounds as 4c.
+ *
+ * Every target with an engine reports its write path (write_path.ts), from the engine's
+ * write counters (`GET /v1/stats/writes` on the server) read around each run.
  *
  * 4d `REST JS per append beyond the engine's own` ≤ 50 µs — the CPU time of the server's
  *   main (engine) thread per REST append during the 4a/4b rounds, minus the CPU time of this
@@ -48,10 +53,19 @@ import { eventKey } from "../../src/engine/keys.ts";
 import type { AppendInput } from "../../src/engine/types.ts";
 import { openRocksStorage } from "../../src/store/rocksdb.ts";
 import { PAYLOAD, randomDek } from "./engine_bench.ts";
+import type { WriteStats } from "../../src/engine/types.ts";
 import { type BenchContext, fmtMs, fmtRate, fmtRatio, type Suite, threadCpuMs } from "./harness.ts";
 import { combine, type LoadResult, type Operation, runLoad } from "./load.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
 import { type DbxServer, startDbxServer } from "./dbx_server.ts";
+import {
+  fmtWritePath,
+  serverWriteStats,
+  sumWritePaths,
+  type WritePath,
+  writePathBetween,
+  writePathFigures,
+} from "./write_path.ts";
 
 /** Official sizes, and the reduced ones of `--quick`. */
 function sizes(quick: boolean) {
@@ -73,6 +87,8 @@ interface Target {
   op: Operation;
   /** A server process whose CPU per append is sampled during each run. */
   pid?: number;
+  /** The engine's write counters, read before and after each run (write_path.ts). */
+  writeStats?: () => Promise<WriteStats>;
 }
 
 // --- targets -------------------------------------------------------------------
@@ -93,6 +109,7 @@ function restTarget(
   return {
     label,
     pid: server.pid,
+    writeStats: () => serverWriteStats(server.baseUrl, server.token),
     op: async (worker) => {
       const response = await fetch(urls[worker], {
         method: "POST",
@@ -171,7 +188,11 @@ function engineTarget(engine: Engine): Target {
   }));
   // The server records who appended; so does this, to store the same bytes.
   const options = { issued_by: { group: "bench", user: "bench" } };
-  return { label: "engine", op: (worker) => engine.append(inputs[worker], options) };
+  return {
+    label: "engine",
+    op: (worker) => engine.append(inputs[worker], options),
+    writeStats: () => Promise.resolve(engine.writeStats()),
+  };
 }
 
 // --- CPU per append ---------------------------------------------------------------
@@ -200,26 +221,48 @@ function serverCpuMs(pid: number): { engine: number; workers: number } {
   return { engine, workers };
 }
 
-/** A load run of a server target, with the server's CPU per append during it. */
+/**
+ * A load run, with the engine thread's CPU per append during it (a server's main thread;
+ * for the in-process engine, this process's main thread, which also runs the load
+ * generator) and the write path, for targets that have an engine.
+ */
 interface CpuRun {
   result: LoadResult;
   engineUs: number;
   workersUs: number;
+  path?: WritePath;
 }
 
-async function runWithServerCpu(
-  pid: number,
-  target: Target,
-  durationMs: number,
-): Promise<CpuRun> {
-  const before = serverCpuMs(pid);
-  const result = await runLoad({ workers: WORKERS, durationMs, op: target.op });
-  const after = serverCpuMs(pid);
+async function measuredRun(target: Target, durationMs: number, workers = WORKERS): Promise<CpuRun> {
+  const stats = await target.writeStats?.();
+  const cpu = () => {
+    if (target.pid !== undefined) return serverCpuMs(target.pid);
+    const own = threadCpuMs();
+    return own ? { engine: own.js, workers: 0 } : { engine: NaN, workers: NaN };
+  };
+  const before = cpu();
+  const result = await runLoad({ workers, durationMs, op: target.op });
+  const after = cpu();
+  const statsAfter = await target.writeStats?.();
+  const engineMs = after.engine - before.engine;
   return {
     result,
-    engineUs: ((after.engine - before.engine) * 1000) / result.ops,
+    engineUs: (engineMs * 1000) / result.ops,
     workersUs: ((after.workers - before.workers) * 1000) / result.ops,
+    path: stats && statsAfter
+      ? writePathBetween(stats, statsAfter, result.elapsedMs, engineMs)
+      : undefined,
   };
+}
+
+/** The write path of several runs together, or undefined when they had none. */
+function pathOf(runs: CpuRun[]): WritePath | undefined {
+  const paths = runs.flatMap((r) => (r.path ? [r.path] : []));
+  return paths.length > 0 ? sumWritePaths(paths) : undefined;
+}
+
+function pathDetails(path: WritePath | undefined) {
+  return path ? { ...path, ...writePathFigures(path) } : undefined;
 }
 
 /** CPU per append of several runs taken together (weighted by appends). */
@@ -345,29 +388,24 @@ async function runRest(ctx: BenchContext): Promise<void> {
       const warm = await runLoad({ workers: WORKERS, durationMs: size.warmupMs, op: target.op });
       ctx.log(`warm-up ${target.label} 64c: ${describe(warm)}`);
     }
-    const concurrent = new Map<string, LoadResult[]>(targets.map((t) => [t.label, []]));
+    const concurrentRuns = new Map<string, CpuRun[]>(targets.map((t) => [t.label, []]));
     for (let r = 0; r < size.rounds; r++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(i + r) % targets.length];
-        if (target.pid !== undefined) {
-          const run = await runWithServerCpu(target.pid, target, size.concurrentMs);
-          concurrent.get(target.label)!.push(run.result);
-          ctx.log(
-            `round ${r + 1} ${target.label} 64c: ${describe(run.result)}, engine thread ${
-              us(run.engineUs)
-            } per append`,
-          );
-          continue;
-        }
-        const result = await runLoad({
-          workers: WORKERS,
-          durationMs: size.concurrentMs,
-          op: target.op,
-        });
-        concurrent.get(target.label)!.push(result);
-        ctx.log(`round ${r + 1} ${target.label} 64c: ${describe(result)}`);
+        const run = await measuredRun(target, size.concurrentMs);
+        concurrentRuns.get(target.label)!.push(run);
+        const cpu = target.pid !== undefined
+          ? `, engine thread ${us(run.engineUs)} per append`
+          : "";
+        const path = run.path ? `; ${fmtWritePath(run.path)}` : "";
+        ctx.log(`round ${r + 1} ${target.label} 64c: ${describe(run.result)}${cpu}${path}`);
       }
     }
+    const concurrent = new Map<string, LoadResult[]>(
+      [...concurrentRuns].map(([label, runs]) => [label, runs.map((r) => r.result)]),
+    );
+    const restPath = pathOf(concurrentRuns.get("REST")!);
+    const enginePath = pathOf(concurrentRuns.get("engine")!);
     const total = (label: string) => combine(concurrent.get(label)!);
     const rest = total("REST");
     const inProcess = total("engine");
@@ -381,8 +419,10 @@ async function runRest(ctx: BenchContext): Promise<void> {
         baseline: describe(pgTotal),
         ratio: rest.opsPerSecond / pgTotal.opsPerSecond,
         comparison: ">=",
-        threshold: 1.5,
+        threshold: 1.2,
+        write_path: restPath && fmtWritePath(restPath),
         details: {
+          rest_write_path: pathDetails(restPath),
           workers: WORKERS,
           rounds: size.rounds,
           round_ms: size.concurrentMs,
@@ -401,7 +441,7 @@ async function runRest(ctx: BenchContext): Promise<void> {
         baseline: `skipped: ${pgSkipped}`.slice(0, 80),
         ratio: NaN,
         comparison: ">=",
-        threshold: 1.5,
+        threshold: 1.2,
         informational: true,
         details: { skipped: true, reason: pgSkipped, rest: numbers(rest, concurrent.get("REST")!) },
       });
@@ -414,7 +454,10 @@ async function runRest(ctx: BenchContext): Promise<void> {
       ratio: rest.opsPerSecond / inProcess.opsPerSecond,
       comparison: ">=",
       threshold: 0.5,
+      write_path: restPath && fmtWritePath(restPath),
       details: {
+        rest_write_path: pathDetails(restPath),
+        engine_write_path: pathDetails(enginePath),
         workers: WORKERS,
         rounds: size.rounds,
         round_ms: size.concurrentMs,
@@ -434,7 +477,7 @@ async function runRest(ctx: BenchContext): Promise<void> {
     const pairs: { rest: CpuRun; paced: Awaited<ReturnType<typeof pacedEngine>> }[] = [];
     const restTargetIn = targets.find((t) => t.label === "REST")!;
     for (let r = 0; r < size.rounds; r++) {
-      const restRun = await runWithServerCpu(restTargetIn.pid!, restTargetIn, size.concurrentMs);
+      const restRun = await measuredRun(restTargetIn, size.concurrentMs);
       const paced = await pacedEngine(engine, restRun.result.opsPerSecond, size.concurrentMs);
       pairs.push({ rest: restRun, paced });
       ctx.log(
@@ -479,7 +522,7 @@ async function runRest(ctx: BenchContext): Promise<void> {
     await runLoad({ workers: WORKERS, durationMs: size.warmupMs, op: workersTarget.op });
     const workersCpu: CpuRun[] = [];
     for (let r = 0; r < size.rounds; r++) {
-      const run = await runWithServerCpu(workersServer.pid, workersTarget, size.concurrentMs);
+      const run = await measuredRun(workersTarget, size.concurrentMs);
       workersCpu.push(run);
       ctx.log(
         `round ${r + 1} REST (2 workers) 64c: ${describe(run.result)}, engine thread ${
@@ -501,7 +544,9 @@ async function runRest(ctx: BenchContext): Promise<void> {
       comparison: "<=",
       threshold: 1,
       informational: true,
+      write_path: pathOf(workersCpu) && fmtWritePath(pathOf(workersCpu)!),
       details: {
+        workers_write_path: pathDetails(pathOf(workersCpu)),
         in_thread: { engine_thread_us_per_append: pairRest, events_per_s: pairRate },
         workers: {
           http_workers: 2,
@@ -532,15 +577,18 @@ async function runRest(ctx: BenchContext): Promise<void> {
       await runLoad({ workers: 1, durationMs: size.warmupMs / 2, op: target.op });
     }
     const sequential = new Map<string, LoadResult[]>(pair.map((t) => [t.label, []]));
+    const sequentialRuns: CpuRun[] = [];
     for (let r = 0; r < size.rounds * 2; r++) {
       for (const target of r % 2 === 0 ? pair : [...pair].reverse()) {
-        const result = await runLoad({ workers: 1, durationMs: size.sequentialMs, op: target.op });
-        sequential.get(target.label)!.push(result);
-        ctx.log(`round ${r + 1} ${target.label} sequential: ${describe(result)}`);
+        const run = await measuredRun(target, size.sequentialMs, 1);
+        if (target === sequentialRest) sequentialRuns.push(run);
+        sequential.get(target.label)!.push(run.result);
+        ctx.log(`round ${r + 1} ${target.label} sequential: ${describe(run.result)}`);
       }
     }
     const restSeq = combine(sequential.get("REST")!);
     const rawSeq = combine(sequential.get("raw")!);
+    const sequentialPath = pathOf(sequentialRuns);
     ctx.record({
       id: "4c",
       title: "REST sequential vs raw synced put",
@@ -549,13 +597,26 @@ async function runRest(ctx: BenchContext): Promise<void> {
       ratio: restSeq.opsPerSecond / rawSeq.opsPerSecond,
       comparison: ">=",
       threshold: 0.8,
+      write_path: sequentialPath && fmtWritePath(sequentialPath),
       details: {
+        rest_write_path: pathDetails(sequentialPath),
         rounds: size.rounds * 2,
         round_ms: size.sequentialMs,
         value_bytes: value.length,
         rest: numbers(restSeq, sequential.get("REST")!),
         raw: numbers(rawSeq, sequential.get("raw")!),
       },
+    });
+    ctx.record({
+      id: "4s",
+      title: "REST sequential p50 minus raw synced put p50 (µs; ratio column = µs)",
+      measured: `REST p50 ${fmtMs(restSeq.p50Ms)}`,
+      baseline: `raw put p50 ${fmtMs(rawSeq.p50Ms)}`,
+      ratio: (restSeq.p50Ms - rawSeq.p50Ms) * 1000,
+      comparison: "<=",
+      threshold: 400,
+      write_path: sequentialPath && fmtWritePath(sequentialPath),
+      details: { rest_p50_ms: restSeq.p50Ms, raw_p50_ms: rawSeq.p50Ms },
     });
     ctx.log(
       `ratios: 4b ${fmtRatio(rest.opsPerSecond / inProcess.opsPerSecond)}, 4c ${
