@@ -23,9 +23,13 @@
  * gRPC server) when any are set, every other one to `upstreams`. Only then does the gate read
  * before it connects upstream, and only until the first bytes decide (one read for HTTP/1.x).
  *
+ * A gate may also serve HTTP/1.x itself (`serve`, see http1.ts) instead of splicing: then the
+ * same framing follows the bytes it reads and writes, and every rule above still applies.
+ *
  * Every listener uses it: HTTP (with gRPC sharing its port), a gRPC port of its own.
  */
 import { acceptLoop } from "../util/accept_loop.ts";
+import { type Http1Hooks, type Http1Options, serveHttp1 } from "./http1.ts";
 import { ConnectionFraming } from "./http_framing.ts";
 
 /** The limits of one listener. */
@@ -62,6 +66,13 @@ export interface GateOptions {
   onPeer?: (peer: PeerEvent) => void;
   /** Report peers (see `onPeer`) from the gate's worker. */
   reportPeers?: boolean;
+  /**
+   * Serve HTTP/1.x connections here (http1.ts) with this handler instead of splicing them to
+   * `upstreams`: the gate on the engine's thread, with no private server behind it. HTTP/2
+   * connections still go to `http2Upstreams`. Only where the gate is opened in-process (a
+   * function cannot cross to the gate's worker).
+   */
+  serve?: Http1Options;
 }
 
 /** A spliced connection opened (with its client's address) or ended. */
@@ -88,9 +99,10 @@ export interface Gate {
   routeHttp2(upstreams: Upstream[]): void;
   /**
    * Stop accepting, let the connections still open finish what is in flight (the servers
-   * behind close them once they are done) for up to `graceMs`, then close the rest.
+   * behind close them once they are done) for up to `graceMs`, then close the rest. True
+   * when none was left to close.
    */
-  close(graceMs?: number): Promise<void>;
+  close(graceMs?: number): Promise<boolean>;
 }
 
 const REFUSED_HTTP = new TextEncoder().encode(
@@ -186,6 +198,8 @@ export function openGate(options: GateOptions): Gate {
   let next = 0;
   let nextHttp2 = 0;
   let http2Upstreams = options.http2Upstreams ?? [];
+  /** Closing: connections served here finish what is in flight, then close. */
+  let draining = false;
   // A coarse clock, moved by the sweep: reads and writes only store it.
   let now = performance.now();
   const sweepEvery = Math.max(50, Math.min(1000, limits.headerTimeoutMs / 4));
@@ -219,6 +233,51 @@ export function openGate(options: GateOptions): Gate {
     };
     if (farewell && options.http) c.client.write(farewell).catch(() => {}).finally(end);
     else end();
+  };
+
+  /**
+   * Follow bytes from the client (the header timeout and head size rules); false when the
+   * connection was dropped for them.
+   */
+  const follow = (c: Open, chunk: Uint8Array): boolean => {
+    const framing = c.framing;
+    if (framing) {
+      framing.fromClient(chunk);
+      if (framing.requests.tooLarge) {
+        drop(c, framing.inFlight === 0 ? HEAD_TOO_LARGE_HTTP : undefined);
+        return false;
+      }
+      if (!framing.followed) unfollow(c);
+      else if (framing.inRequestHead) {
+        if (c.headStarted < 0) c.headStarted = now;
+      } else c.headStarted = -1;
+    } else c.headStarted = -1;
+    return true;
+  };
+
+  /** Serve an HTTP/1.x connection here (`serve`), from the bytes sniffing read. */
+  const serveHere = async (c: Open, serve: Http1Options, first: Uint8Array | undefined) => {
+    const hooks: Http1Hooks = {
+      received(chunk) {
+        c.lastActivity = now;
+        return !c.closed && follow(c, chunk);
+      },
+      sent(chunk) {
+        c.lastActivity = now;
+        if (c.framing) {
+          c.framing.fromServer(chunk);
+          if (!c.framing.followed) unfollow(c);
+        }
+      },
+      draining: () => draining,
+    };
+    try {
+      await serveHttp1(c.client, first, serve, hooks);
+    } catch {
+      // A reset by the client.
+    } finally {
+      drop(c);
+    }
   };
 
   /** HTTP/2 or a switched protocol: framing is no longer followed. */
@@ -261,13 +320,14 @@ export function openGate(options: GateOptions): Gate {
     // Only a gate that routes HTTP/2 elsewhere waits for the first bytes before connecting.
     let first: Uint8Array | undefined;
     let http2 = false;
-    if (http2Upstreams.length > 0) {
+    if (http2Upstreams.length > 0 || options.serve) {
       const sniffed = await sniff(c);
       if (sniffed === null) return drop(c);
       ({ bytes: first, http2 } = sniffed);
       // The preface was the first head: from here on the HTTP/2 server owns the connection.
       if (http2) unfollow(c);
     }
+    if (!http2 && options.serve) return await serveHere(c, options.serve, first);
     const targets = http2 ? http2Upstreams : options.upstreams;
     const target = http2 ? targets[nextHttp2++ % targets.length] : targets[next++ % targets.length];
     try {
@@ -289,18 +349,7 @@ export function openGate(options: GateOptions): Gate {
     }
     /** Pass one chunk from the client on; false when the connection was dropped for it. */
     const forward = async (chunk: Uint8Array): Promise<boolean> => {
-      const framing = c.framing;
-      if (framing) {
-        framing.fromClient(chunk);
-        if (framing.requests.tooLarge) {
-          drop(c, framing.inFlight === 0 ? HEAD_TOO_LARGE_HTTP : undefined);
-          return false;
-        }
-        if (!framing.followed) unfollow(c);
-        else if (framing.inRequestHead) {
-          if (c.headStarted < 0) c.headStarted = now;
-        } else c.headStarted = -1;
-      } else c.headStarted = -1;
+      if (!follow(c, chunk)) return false;
       await writeAll(upstream, chunk);
       return true;
     };
@@ -395,12 +444,21 @@ export function openGate(options: GateOptions): Gate {
     async close(graceMs = 2_000) {
       stopAccepting();
       await accepted;
+      if (options.serve) {
+        // Served here: idle connections close now, busy ones once their answer is out.
+        draining = true;
+        for (const c of [...open]) {
+          if (c.framing && c.framing.inFlight === 0 && !c.framing.inRequestBody) drop(c);
+        }
+      }
       const deadline = performance.now() + graceMs;
       while (open.size > 0 && performance.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       clearInterval(sweep);
+      const finished = open.size === 0;
       for (const c of [...open]) drop(c);
+      return finished;
     },
   };
 }

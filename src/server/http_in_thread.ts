@@ -1,23 +1,24 @@
 /**
- * HTTP on the engine's thread: the HTTP surfaces (REST, GraphQL) over the in-process API,
- * served by `Deno.serve` on a private address, with the public port's gate (in its worker) in
- * front. No message
- * port and no copy of the API's data: the default on small machines, where a second JS thread
- * for HTTP costs more than it brings.
+ * HTTP on the engine's thread: the HTTP surfaces (REST, GraphQL) over the in-process API, and
+ * the public port's gate on this thread too, serving HTTP/1.1 itself (http1.ts). No message
+ * port, no copy of the API's data, no private socket and no second thread per request: the
+ * default on small machines, where a second JS thread for HTTP costs more than it brings.
+ * Connections that open with the HTTP/2 preface (gRPC sharing the port) are spliced to the
+ * gRPC server as before.
  */
 import type { Api } from "../api/api.ts";
+import { DbxError } from "../errors.ts";
+import { DEFAULT_MAX_BODY_BYTES } from "../http/body.ts";
 import type { StreamSettings } from "../rest/deps.ts";
-import type { GateLimits } from "./gate.ts";
+import { type Gate, type GateLimits, openGate } from "./gate.ts";
 import { createHttpHandler } from "./http_handler.ts";
 import type { HttpService } from "./http_service.ts";
-import { connectOptions, listen, privateAddress } from "./listener.ts";
-import { openPublicPort } from "./public_port.ts";
 
 export interface InThreadOptions {
   api: Api;
   hostname: string;
   port: number;
-  /** Where the private socket goes. */
+  /** The data dir (kept for the workers' variant, which puts private sockets there). */
   dataDir: string;
   limits: GateLimits;
   maxBodyBytes?: number;
@@ -27,7 +28,8 @@ export interface InThreadOptions {
 }
 
 /**
- * Serve the HTTP surfaces on this thread.
+ * Serve the HTTP surfaces on this thread. Throws DbxError "unavailable" naming the address
+ * when the port cannot be bound.
  *
  * @example
  * ```ts
@@ -43,51 +45,54 @@ export interface InThreadOptions {
  * await http.shutdown(10_000);
  * ```
  */
-export async function serveHttpInThread(options: InThreadOptions): Promise<HttpService> {
+export function serveHttpInThread(options: InThreadOptions): Promise<HttpService> {
   // Event streams never end on their own: aborting this ends them so shutdown can finish.
   const streams = new AbortController();
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const handler = createHttpHandler({
     api: options.api,
     surfaces: options.surfaces ?? ["rest"],
-    maxBodyBytes: options.maxBodyBytes,
+    maxBodyBytes,
     signal: streams.signal,
     stream: options.stream,
   });
-  const listener = listen({ address: await privateAddress(options.dataDir, "http"), handler });
-  let gate;
+  let gate: Gate;
   try {
-    gate = await openPublicPort({
+    gate = openGate({
       hostname: options.hostname,
       port: options.port,
       limits: options.limits,
-      upstreams: [connectOptions(listener.address)],
+      upstreams: [],
       http: true,
+      serve: { handler, maxBodyBytes },
     });
   } catch (err) {
-    await listener.shutdown(0);
-    throw err;
+    const where = `${options.hostname}:${options.port}`;
+    const reason = err instanceof Deno.errors.AddrInUse
+      ? "the port is already in use"
+      : err instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : (err as Error).message;
+    return Promise.reject(new DbxError("unavailable", `cannot listen on ${where}: ${reason}`));
   }
-  const publicPort = gate;
-  let stopping = false;
-  return {
-    hostname: publicPort.hostname,
-    port: publicPort.port,
+  const stopped = Promise.withResolvers<string | undefined>();
+  let shutdown: Promise<boolean> | undefined;
+  return Promise.resolve({
+    hostname: gate.hostname,
+    port: gate.port,
     workers: 0,
-    finished: Promise.race([
-      listener.finished.then(
-        () => stopping ? undefined : "the HTTP server stopped",
-        (err) => `the HTTP server failed: ${(err as Error)?.message ?? err}`,
-      ),
-      publicPort.died,
-    ]),
-    routeHttp2: (upstreams) => publicPort.routeHttp2(upstreams),
-    async shutdown(gracePeriodMs) {
-      stopping = true;
-      await publicPort.stopAccepting();
-      streams.abort();
-      const drained = await listener.shutdown(gracePeriodMs);
-      await publicPort.close();
-      return drained;
+    // The gate never stops on its own (accept errors are retried): only a shutdown ends it.
+    finished: stopped.promise,
+    routeHttp2: (upstreams) => Promise.resolve(gate.routeHttp2(upstreams)),
+    shutdown(gracePeriodMs) {
+      shutdown ??= (async () => {
+        gate.stopAccepting();
+        streams.abort();
+        const drained = await gate.close(gracePeriodMs);
+        stopped.resolve(undefined);
+        return drained;
+      })();
+      return shutdown;
     },
-  };
+  });
 }

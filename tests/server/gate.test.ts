@@ -73,14 +73,22 @@ Deno.test("framing: HTTP/2, switched protocols, garbage and oversized heads are 
   assert.equal(chunked.followed, false, "a chunk size that is not hex");
 });
 
-/** A private server behind a gate, both in this process, for the timeout and cap tests. */
+/**
+ * How the gate answers HTTP/1.x: spliced to a private server (`Deno.serve` on a Unix socket,
+ * in this process), or served by the gate itself (`serve`, the in-thread server).
+ */
+type Mode = "splice" | "serve";
+const MODES: Mode[] = ["splice", "serve"];
+
+/** A gate in one of its modes, in this process, for the timeout and cap tests. */
 async function withGate(
   limits: { maxConnections: number; headerTimeoutMs: number; idleTimeoutMs: number },
   fn: (port: number, logged: string[]) => Promise<void>,
+  mode: Mode = "splice",
 ): Promise<void> {
   await withTempDir(async (dir) => {
     const path = `${dir}/http.sock`;
-    const server = Deno.serve({ path, onListen() {} }, (request) => {
+    const handler = (request: Request) => {
       if (new URL(request.url).pathname === "/slow") {
         // A response that pauses longer than the idle timeout between its chunks.
         let n = 0;
@@ -94,21 +102,23 @@ async function withGate(
         return new Response(body);
       }
       return new Response("ok");
-    });
+    };
+    const server = mode === "splice" ? Deno.serve({ path, onListen() {} }, handler) : undefined;
     const logged: string[] = [];
     const gate = openGate({
       hostname: "127.0.0.1",
       port: 0,
       limits,
-      upstreams: [{ transport: "unix", path }],
+      upstreams: server ? [{ transport: "unix", path }] : [],
       http: true,
       log: (line) => logged.push(line),
+      serve: server ? undefined : { handler, maxBodyBytes: 1 << 20 },
     });
     try {
       await fn(gate.port, logged);
     } finally {
       await gate.close(100);
-      await server.shutdown();
+      await server?.shutdown();
     }
   }, "dbx-gate-test-");
 }
@@ -128,61 +138,68 @@ async function readToClose(conn: Deno.Conn, ms: number): Promise<string> {
   return text;
 }
 
-Deno.test("gate: slow heads get 408, idle keep-alive connections close, busy ones stay", async () => {
-  await withGate(
-    { maxConnections: 64, headerTimeoutMs: 400, idleTimeoutMs: 400 },
-    async (port) => {
-      const started = performance.now();
-      const silent = await Deno.connect({ hostname: "127.0.0.1", port });
-      const trickle = await Deno.connect({ hostname: "127.0.0.1", port });
-      await trickle.write(bytes("GET / HTTP/1.1\r\nHost: x\r\n"));
-      const keepAlive = await Deno.connect({ hostname: "127.0.0.1", port });
-      await keepAlive.write(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-      const slow = await Deno.connect({ hostname: "127.0.0.1", port });
-      await slow.write(bytes("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
-      const [silentText, trickleText, keptText, slowText] = await Promise.all([
-        readToClose(silent, 5000),
-        readToClose(trickle, 5000),
-        readToClose(keepAlive, 5000),
-        readToClose(slow, 5000),
-      ]);
-      assert.match(silentText, /^HTTP\/1\.1 408 /, "a connection that never sends a head");
-      assert.match(trickleText, /^HTTP\/1\.1 408 /, "a head that trickles in");
-      assert.match(keptText, /^HTTP\/1\.1 200 [^]*ok$/, "answered, then closed once idle");
-      // Its chunks came 600 ms apart, past the 400 ms idle timeout: a response in flight.
-      assert.match(slowText, /tick 0[^]*tick 1/, `the slow response was cut: ${slowText}`);
-      assert(performance.now() - started < 4000);
-    },
-  );
-});
+for (const mode of MODES) {
+  Deno.test(`gate (${mode}): slow heads get 408, idle keep-alive connections close, busy ones stay`, async () => {
+    await withGate(
+      { maxConnections: 64, headerTimeoutMs: 400, idleTimeoutMs: 400 },
+      async (port) => {
+        const started = performance.now();
+        const silent = await Deno.connect({ hostname: "127.0.0.1", port });
+        const trickle = await Deno.connect({ hostname: "127.0.0.1", port });
+        await trickle.write(bytes("GET / HTTP/1.1\r\nHost: x\r\n"));
+        const keepAlive = await Deno.connect({ hostname: "127.0.0.1", port });
+        await keepAlive.write(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        const slow = await Deno.connect({ hostname: "127.0.0.1", port });
+        await slow.write(bytes("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+        const [silentText, trickleText, keptText, slowText] = await Promise.all([
+          readToClose(silent, 5000),
+          readToClose(trickle, 5000),
+          readToClose(keepAlive, 5000),
+          readToClose(slow, 5000),
+        ]);
+        assert.match(silentText, /^HTTP\/1\.1 408 /, "a connection that never sends a head");
+        assert.match(trickleText, /^HTTP\/1\.1 408 /, "a head that trickles in");
+        assert.match(keptText, /^HTTP\/1\.1 200 [^]*ok$/, "answered, then closed once idle");
+        // Its chunks came 600 ms apart, past the 400 ms idle timeout: a response in flight.
+        assert.match(slowText, /tick 0[^]*tick 1/, `the slow response was cut: ${slowText}`);
+        assert(performance.now() - started < 4000);
+      },
+      mode,
+    );
+  });
 
-Deno.test("gate: past the cap a connection is answered 503 at once; the cap is logged once", async () => {
-  await withGate(
-    { maxConnections: 4, headerTimeoutMs: 5000, idleTimeoutMs: 5000 },
-    async (port, logged) => {
-      const held = await Promise.all(
-        Array.from({ length: 4 }, () => Deno.connect({ hostname: "127.0.0.1", port })),
-      );
-      // Let the gate take all four before the next ones arrive.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const refused = await Promise.all(
-        Array.from({ length: 3 }, async () => {
-          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-          return await readToClose(conn, 2000);
-        }),
-      );
-      for (const text of refused) {
-        assert.match(text, /^HTTP\/1\.1 503 [^]*Retry-After: 1[^]*"code":"unavailable"/);
-      }
-      assert.equal(logged.filter((l) => /4 connections are open \(the limit\)/.test(l)).length, 1);
-      for (const conn of held) conn.close();
-      // Once they are gone a new connection is served.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const res = await fetch(`http://127.0.0.1:${port}/`);
-      assert.equal(await res.text(), "ok");
-    },
-  );
-});
+  Deno.test(`gate (${mode}): past the cap a connection is answered 503 at once; the cap is logged once`, async () => {
+    await withGate(
+      { maxConnections: 4, headerTimeoutMs: 5000, idleTimeoutMs: 5000 },
+      async (port, logged) => {
+        const held = await Promise.all(
+          Array.from({ length: 4 }, () => Deno.connect({ hostname: "127.0.0.1", port })),
+        );
+        // Let the gate take all four before the next ones arrive.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const refused = await Promise.all(
+          Array.from({ length: 3 }, async () => {
+            const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+            return await readToClose(conn, 2000);
+          }),
+        );
+        for (const text of refused) {
+          assert.match(text, /^HTTP\/1\.1 503 [^]*Retry-After: 1[^]*"code":"unavailable"/);
+        }
+        assert.equal(
+          logged.filter((l) => /4 connections are open \(the limit\)/.test(l)).length,
+          1,
+        );
+        for (const conn of held) conn.close();
+        // Once they are gone a new connection is served.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const res = await fetch(`http://127.0.0.1:${port}/`);
+        assert.equal(await res.text(), "ok");
+      },
+      mode,
+    );
+  });
+}
 
 Deno.test(
   "gate: a server with 256 descriptors survives 1000 idle connections and serves again",
