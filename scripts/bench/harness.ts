@@ -275,3 +275,17 @@ export function threadCpuMs(): { js: number; other: number } | undefined {
     return undefined;
   }
 }
+
+/** Run a suite's cleanups, last first; a failing one is logged and the others still run. */
+export async function runCleanups(
+  ctx: BenchContext,
+  cleanups: (() => Promise<void> | void)[],
+): Promise<void> {
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      await cleanup();
+    } catch (err) {
+      ctx.log(`warning: cleanup failed: ${(err as Error).message}`);
+    }
+  }
+}

@@ -47,13 +47,22 @@ import {
   startDbxServer,
 } from "./dbx_server.ts";
 import { PAYLOAD } from "./engine_bench.ts";
-import { type BenchContext, fmtMs, fmtRate, fmtRatio, here, type Suite } from "./harness.ts";
+import {
+  type BenchContext,
+  fmtMs,
+  fmtRate,
+  fmtRatio,
+  here,
+  runCleanups,
+  type Suite,
+} from "./harness.ts";
 import {
   AGGREGATE_TYPE,
   CREATE_TABLE,
   EVENT_TYPE,
   PG_BIN,
   type PostgresServer,
+  run,
   startPostgres,
   WORKERS,
 } from "./postgres.ts";
@@ -168,23 +177,6 @@ async function runTool(
   }
 }
 
-/** Run a short command; its stdout, or an error with its stderr. */
-async function run(program: string, args: string[], env?: Record<string, string>) {
-  const output = await new Deno.Command(program, {
-    args,
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  if (!output.success) {
-    const stderr = decoder.decode(output.stderr).trim().split("\n").slice(-5).join(" | ");
-    throw new Error(`${program} ${args.join(" ")} failed (exit ${output.code}): ${stderr}`);
-  }
-  return decoder.decode(output.stdout);
-}
-
 /** wrk's version line, installing the Debian package first when wrk is missing. */
 async function ensureWrk(log: (message: string) => void): Promise<string> {
   const version = async () => {
@@ -201,17 +193,18 @@ async function ensureWrk(log: (message: string) => void): Promise<string> {
   log("wrk is not installed: apt-get install -y wrk");
   const env = { DEBIAN_FRONTEND: "noninteractive" };
   try {
-    await run("apt-get", ["install", "-y", "wrk"], env);
+    await run(["apt-get", "install", "-y", "wrk"], env);
   } catch {
     log("apt-get install failed: apt-get update, then again");
-    await run("apt-get", ["update"], env);
-    await run("apt-get", ["install", "-y", "wrk"], env);
+    await run(["apt-get", "update"], env);
+    await run(["apt-get", "install", "-y", "wrk"], env);
   }
   return await version();
 }
 
 function psql(pg: PostgresServer, sql: string): Promise<string> {
-  return run(PSQL, [
+  return run([
+    PSQL,
     "-X",
     "-q",
     "-A",
@@ -422,7 +415,7 @@ async function runNative(ctx: BenchContext): Promise<void> {
     try {
       pgServer = await startPostgres({ log: (m) => ctx.log(m) });
       cleanups.push(() => pgServer!.stop());
-      pgbenchVersion = (await run(PGBENCH, ["--version"])).trim();
+      pgbenchVersion = (await run([PGBENCH, "--version"])).trim();
       await psql(pgServer, CREATE_TABLE);
       pgbench = await Pgbench.create(pgServer, await ctx.tempDir("native-pgbench"), threads);
     } catch (err) {
@@ -583,13 +576,7 @@ async function runNative(ctx: BenchContext): Promise<void> {
       },
     });
   } finally {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (err) {
-        ctx.log(`warning: cleanup failed: ${(err as Error).message}`);
-      }
-    }
+    await runCleanups(ctx, cleanups);
   }
 }
 

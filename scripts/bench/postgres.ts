@@ -220,7 +220,7 @@ function asPostgres(asRoot: boolean, cmd: string[]): string[] {
 }
 
 /** Run a command to completion; its stdout, or an error naming it with its stderr. */
-async function run(cmd: string[], env?: Record<string, string>): Promise<string> {
+export async function run(cmd: string[], env?: Record<string, string>): Promise<string> {
   const [program, ...args] = cmd;
   let output: Deno.CommandOutput;
   try {

@@ -54,7 +54,15 @@ import type { AppendInput } from "../../src/engine/types.ts";
 import { openRocksStorage } from "../../src/store/rocksdb.ts";
 import { PAYLOAD, randomDek } from "./engine_bench.ts";
 import type { WriteStats } from "../../src/engine/types.ts";
-import { type BenchContext, fmtMs, fmtRate, fmtRatio, type Suite, threadCpuMs } from "./harness.ts";
+import {
+  type BenchContext,
+  fmtMs,
+  fmtRate,
+  fmtRatio,
+  runCleanups,
+  type Suite,
+  threadCpuMs,
+} from "./harness.ts";
 import { combine, type LoadResult, type Operation, runLoad } from "./load.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
 import { type DbxServer, startDbxServer } from "./dbx_server.ts";
@@ -624,13 +632,7 @@ async function runRest(ctx: BenchContext): Promise<void> {
       }`,
     );
   } finally {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (err) {
-        ctx.log(`warning: cleanup failed: ${(err as Error).message}`);
-      }
-    }
+    await runCleanups(ctx, cleanups);
   }
 }
 

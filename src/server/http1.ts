@@ -7,11 +7,13 @@
  * What it keeps of HTTP/1.1 (RFC 9112): keep-alive (1.1 by default, 1.0 on request),
  * pipelined requests answered in order, Content-Length and chunked request bodies (both at
  * once is refused, as request smuggling), `Expect: 100-continue`, HEAD, and responses framed
- * by Content-Length when the body is at hand or chunked while it streams (event streams). A
+ * by Content-Length, or chunked as they stream (event streams: `text/event-stream`; any other
+ * body is read whole first, as every other answer of the HTTP surfaces is whole anyway). A
  * body declared larger than the limit is not read: the handler refuses it (413) from its
  * header and the connection closes after the answer. Timeouts and the head size limit are the
  * gate's (it follows the same bytes, see `Http1Hooks`).
  */
+import { concatBytes } from "../util/concat_bytes.ts";
 import type { FetchHandler } from "./listener.ts";
 
 /** What the gate learns of a served connection. */
@@ -349,31 +351,30 @@ async function readChunked(
     if (chunk === 0) {
       // Trailers, up to the blank line.
       while ((await line()) !== "");
-      return { body: concat(parts, size), whole: true };
+      return { body: concatBytes(...parts), whole: true };
     }
     while (input.available < chunk + 2) {
       if (size + input.available > max) {
         parts.push(input.take(input.available));
-        return { body: concat(parts, size + parts[parts.length - 1].length), whole: false };
+        return { body: concatBytes(...parts), whole: false };
       }
       if (!(await input.fill())) throw new BadRequest(400, "the request body ended early");
     }
     parts.push(input.take(chunk));
     size += chunk;
     if (input.line() !== "") throw new BadRequest(400, "malformed chunk");
-    if (size > max) return { body: concat(parts, size), whole: false };
+    if (size > max) return { body: concatBytes(...parts), whole: false };
   }
 }
 
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+/**
+ * Whether a response's body streams (written chunk by chunk as it comes): event streams. Every
+ * other answer of the HTTP surfaces is whole when returned, and is read whole.
+ */
+function isStream(response: Response): boolean {
+  if (!response.body) return false;
+  const type = response.headers.get("content-type");
+  return type !== null && type.startsWith("text/event-stream");
 }
 
 /** A promise already settled, to tell a read that completes at once from one that waits. */
@@ -397,12 +398,16 @@ async function writeResponse(
   const conn = input.conn;
   const status = response.status;
   const noBody = request.head || NO_BODY_STATUS.has(status);
-  const lengthOf = (n: number) => (NO_BODY_STATUS.has(status) ? undefined : n);
-  const body = response.body;
-  if (!body) {
-    await writeAll(conn, hooks, encoder.encode(responseHead(response, lengthOf(0), keepAlive)));
+  /** A whole body: head and body in one write, framed by length. */
+  const writeWhole = async (bytes: Uint8Array) => {
+    const lengthOf = NO_BODY_STATUS.has(status) ? undefined : bytes.length;
+    const head = encoder.encode(responseHead(response, lengthOf, keepAlive));
+    await writeAll(conn, hooks, noBody || bytes.length === 0 ? head : concatBytes(head, bytes));
     return true;
-  }
+  };
+  // Whole at once (every answer but an event stream): no stream reader.
+  if (!isStream(response)) return await writeWhole(new Uint8Array(await response.arrayBuffer()));
+  const body = response.body!;
   const reader = body.getReader();
   try {
     const first = await reader.read();
@@ -411,16 +416,7 @@ async function writeResponse(
     const second = pending ? await Promise.race([pending, AT_ONCE]) : first;
     if (second?.done) {
       pending = undefined;
-      const bytes = first.done ? new Uint8Array(0) : first.value;
-      const head = encoder.encode(responseHead(response, lengthOf(bytes.length), keepAlive));
-      if (noBody || bytes.length === 0) await writeAll(conn, hooks, head);
-      else {
-        const out = new Uint8Array(head.length + bytes.length);
-        out.set(head);
-        out.set(bytes, head.length);
-        await writeAll(conn, hooks, out);
-      }
-      return true;
+      return await writeWhole(first.done ? new Uint8Array(0) : first.value);
     }
     const chunked = request.minor === 1;
     const head = responseHead(response, undefined, keepAlive && chunked, chunked);

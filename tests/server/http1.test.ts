@@ -59,20 +59,25 @@ function testHandler(seen: Seen[], cancelled: { count: number }): FetchHandler {
   };
 }
 
-async function withServer(
-  fn: (port: number, seen: Seen[], cancelled: { count: number }) => Promise<void>,
-): Promise<void> {
-  const seen: Seen[] = [];
-  const cancelled = { count: 0 };
-  const gate = openGate({
+/** A gate on a free loopback port that serves HTTP/1.1 itself with `handler`. */
+function servingGate(handler: FetchHandler) {
+  return openGate({
     hostname: "127.0.0.1",
     port: 0,
     limits: LIMITS,
     upstreams: [],
     http: true,
     log: () => {},
-    serve: { handler: testHandler(seen, cancelled), maxBodyBytes: MAX_BODY },
+    serve: { handler, maxBodyBytes: MAX_BODY },
   });
+}
+
+async function withServer(
+  fn: (port: number, seen: Seen[], cancelled: { count: number }) => Promise<void>,
+): Promise<void> {
+  const seen: Seen[] = [];
+  const cancelled = { count: 0 };
+  const gate = servingGate(testHandler(seen, cancelled));
   try {
     await fn(gate.port, seen, cancelled);
     // A malformed request never takes the server down: a fresh connection is served.
@@ -347,20 +352,9 @@ Deno.test("http1: malformed requests get a clear answer and a closed connection"
 Deno.test("http1: closing lets the request in flight finish and closes idle connections", async () => {
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
-  const gate = openGate({
-    hostname: "127.0.0.1",
-    port: 0,
-    limits: LIMITS,
-    upstreams: [],
-    http: true,
-    log: () => {},
-    serve: {
-      maxBodyBytes: MAX_BODY,
-      handler: async () => {
-        await held;
-        return new Response("done");
-      },
-    },
+  const gate = servingGate(async () => {
+    await held;
+    return new Response("done");
   });
   const idle = await Raw.open(gate.port);
   const busy = await Raw.open(gate.port);
