@@ -29,7 +29,7 @@
  * Every listener uses it: HTTP (with gRPC sharing its port), a gRPC port of its own.
  */
 import { acceptLoop } from "../util/accept_loop.ts";
-import { type Http1Hooks, type Http1Options, serveHttp1 } from "./http1.ts";
+import { type Http1Hooks, type Http1Options, type Http1Progress, serveHttp1 } from "./http1.ts";
 import { ConnectionFraming } from "./http_framing.ts";
 
 /** The limits of one listener. */
@@ -140,6 +140,8 @@ interface Open {
   upstream?: Deno.Conn;
   /** HTTP listeners: the connection's framing, while it is HTTP/1.x. */
   framing?: ConnectionFraming;
+  /** Served here (`serve`): where the connection is, as the server reports it. */
+  progress?: Http1Progress;
   /** Left HTTP/1.x (HTTP/2, a switched protocol): only the first-head rule applies. */
   unfollowed: boolean;
   /** Clock reading of the last byte in either direction. */
@@ -206,7 +208,7 @@ export function openGate(options: GateOptions): Gate {
   const sweep = setInterval(() => {
     now = performance.now();
     for (const c of open) {
-      const framing = c.framing;
+      const framing = c.framing ?? c.progress;
       if (c.headStarted >= 0 && now - c.headStarted > limits.headerTimeoutMs) {
         // A 408 only where no response is pending (it would be taken for that response).
         drop(c, !framing || framing.inFlight === 0 ? HEAD_TIMEOUT_HTTP : undefined);
@@ -257,22 +259,24 @@ export function openGate(options: GateOptions): Gate {
 
   /** Serve an HTTP/1.x connection here (`serve`), from the bytes sniffing read. */
   const serveHere = async (c: Open, serve: Http1Options, first: Uint8Array | undefined) => {
+    // The server says where the connection is: its bytes need not be followed again.
+    const progress: Http1Progress = { inFlight: 0, inRequestBody: false };
+    c.framing = undefined;
+    c.progress = progress;
     const hooks: Http1Hooks = {
-      received(chunk) {
+      active() {
         c.lastActivity = now;
-        return !c.closed && follow(c, chunk);
       },
-      sent(chunk) {
-        c.lastActivity = now;
-        if (c.framing) {
-          c.framing.fromServer(chunk);
-          if (!c.framing.followed) unfollow(c);
-        }
+      head(arriving) {
+        // The first head is due from the accept; each later one from its first byte.
+        if (!arriving) c.headStarted = -1;
+        else if (c.headStarted < 0) c.headStarted = now;
       },
+      open: () => !c.closed,
       draining: () => draining,
     };
     try {
-      await serveHttp1(c.client, first, serve, hooks);
+      await serveHttp1(c.client, first, serve, hooks, progress);
     } catch {
       // A reset by the client.
     } finally {
@@ -448,7 +452,8 @@ export function openGate(options: GateOptions): Gate {
         // Served here: idle connections close now, busy ones once their answer is out.
         draining = true;
         for (const c of [...open]) {
-          if (c.framing && c.framing.inFlight === 0 && !c.framing.inRequestBody) drop(c);
+          const busy = c.framing ?? c.progress;
+          if (busy && busy.inFlight === 0 && !busy.inRequestBody) drop(c);
         }
       }
       const deadline = performance.now() + graceMs;

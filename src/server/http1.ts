@@ -10,21 +10,35 @@
  * by Content-Length, or chunked as they stream (event streams: `text/event-stream`; any other
  * body is read whole first, as every other answer of the HTTP surfaces is whole anyway). A
  * body declared larger than the limit is not read: the handler refuses it (413) from its
- * header and the connection closes after the answer. Timeouts and the head size limit are the
- * gate's (it follows the same bytes, see `Http1Hooks`).
+ * header and the connection closes after the answer. A head longer than 64 KiB gets 431. The
+ * timeouts are the gate's: it learns where the connection is from `Http1Hooks` and
+ * `Http1Progress` instead of following the bytes a second time.
  */
 import { concatBytes } from "../util/concat_bytes.ts";
 import type { FetchHandler } from "./listener.ts";
 
-/** What the gate learns of a served connection. */
+/** What the gate learns of a served connection, for its timeouts (see gate.ts). */
 export interface Http1Hooks {
-  /** Bytes read from the client; false when the gate dropped the connection for them. */
-  received(chunk: Uint8Array): boolean;
-  /** Bytes about to be written to the client. */
-  sent(chunk: Uint8Array): void;
+  /** Bytes moved, either way. */
+  active(): void;
+  /** A request head began to arrive (true: its first byte) or is complete (false). */
+  head(arriving: boolean): void;
+  /** False once the gate dropped the connection. */
+  open(): boolean;
   /** True once the server is shutting down: answer what is in flight, then close. */
   draining(): boolean;
 }
+
+/** Where a served connection is, kept up to date for the gate's idle rule. */
+export interface Http1Progress {
+  /** Requests whose head is complete and whose answer is not yet written. */
+  inFlight: number;
+  /** A request body is being read. */
+  inRequestBody: boolean;
+}
+
+/** Longest request head (request line and headers); a longer one gets 431. */
+export const MAX_HEAD_BYTES = 64 << 10;
 
 export interface Http1Options {
   handler: FetchHandler;
@@ -56,6 +70,9 @@ class Input {
   end = 0;
   /** The client closed its side (or the connection failed). */
   ended = false;
+  /** Waiting for a request head, and whether its first byte came. */
+  awaitingHead = false;
+  headArriving = false;
   #pending: Promise<boolean> | undefined;
 
   constructor(readonly conn: Deno.Conn, readonly hooks: Http1Hooks, first?: Uint8Array) {
@@ -85,12 +102,13 @@ class Input {
       this.ended = true;
       return false;
     }
-    const chunk = this.bytes.subarray(this.end, this.end + n);
     this.end += n;
-    if (!this.hooks.received(chunk)) {
+    this.hooks.active();
+    if (!this.hooks.open()) {
       this.ended = true;
       return false;
     }
+    if (this.awaitingHead) this.noteHead();
     return true;
   }
 
@@ -98,7 +116,13 @@ class Input {
     this.#room(chunk.length);
     this.bytes.set(chunk, this.end);
     this.end += chunk.length;
-    this.hooks.received(chunk);
+  }
+
+  /** Tell the gate once that the awaited head began (bytes of it are buffered). */
+  noteHead(): void {
+    if (this.headArriving || this.available === 0) return;
+    this.headArriving = true;
+    this.hooks.head(true);
   }
 
   /** Make room for `n` more bytes after `end`, moving or growing the buffer. */
@@ -291,6 +315,7 @@ const REASONS: Record<number, string> = {
   404: "Not Found",
   413: "Content Too Large",
   417: "Expectation Failed",
+  431: "Request Header Fields Too Large",
   500: "Internal Server Error",
   501: "Not Implemented",
   505: "HTTP Version Not Supported",
@@ -301,7 +326,7 @@ function reason(status: number): string {
 }
 
 async function writeAll(conn: Deno.Conn, hooks: Http1Hooks, bytes: Uint8Array): Promise<void> {
-  hooks.sent(bytes);
+  hooks.active();
   let at = 0;
   while (at < bytes.length) at += await conn.write(bytes.subarray(at));
 }
@@ -478,10 +503,13 @@ async function writeResponse(
  * @example
  * ```ts
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const hooks = { received: () => true, sent: () => {}, draining: () => false };
+ * const hooks = { active() {}, head() {}, open: () => true, draining: () => false };
  * const handler = () => new Response("hi");
  * (async () => {
- *   for await (const conn of listener) serveHttp1(conn, undefined, { handler, maxBodyBytes: 1024 }, hooks);
+ *   for await (const conn of listener) {
+ *     const progress = { inFlight: 0, inRequestBody: false };
+ *     serveHttp1(conn, undefined, { handler, maxBodyBytes: 1024 }, hooks, progress);
+ *   }
  * })();
  * ```
  */
@@ -490,14 +518,25 @@ export async function serveHttp1(
   first: Uint8Array | undefined,
   options: Http1Options,
   hooks: Http1Hooks,
+  progress: Http1Progress,
 ): Promise<void> {
   const input = new Input(conn, hooks, first);
   for (;;) {
+    input.awaitingHead = true;
+    input.noteHead();
     let end = input.headEnd();
     while (end < 0) {
+      if (input.available > MAX_HEAD_BYTES) {
+        await refuse(conn, hooks, new BadRequest(431, "the request head is too large"));
+        return;
+      }
       if (!(await input.fill())) return;
       end = input.headEnd();
     }
+    input.awaitingHead = false;
+    input.headArriving = false;
+    hooks.head(false);
+    progress.inFlight = 1;
     let head: Head;
     let url: string;
     try {
@@ -518,6 +557,7 @@ export async function serveHttp1(
         keepAlive = false;
         body = unreadBody();
       } else if (head.contentLength !== undefined || head.chunked) {
+        progress.inRequestBody = true;
         if (head.expectContinue) await writeAll(conn, hooks, CONTINUE);
         if (head.chunked) {
           const read = await readChunked(input, options.maxBodyBytes);
@@ -530,6 +570,7 @@ export async function serveHttp1(
           }
           body = input.take(length);
         }
+        progress.inRequestBody = false;
       }
     } catch (err) {
       if (err instanceof BadRequest) await refuse(conn, hooks, err);
@@ -573,6 +614,7 @@ export async function serveHttp1(
     } catch {
       written = false;
     } finally {
+      progress.inFlight = 0;
       completed.resolve();
     }
     if (!written || !keepAlive) return;

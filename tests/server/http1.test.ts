@@ -335,6 +335,7 @@ Deno.test("http1: malformed requests get a clear answer and a closed connection"
     ["GET / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", /^HTTP\/1\.1 417 /],
     ["GET nowhere HTTP/1.1\r\nHost: x\r\n\r\n", /^HTTP\/1\.1 400 [^]*request target/],
     ["GET / HTTP/1.1\r\nHost: bad host\r\n\r\n", /^HTTP\/1\.1 400 /],
+    [`GET / HTTP/1.1\r\nHost: x\r\nX: ${"a".repeat(70_000)}`, /^HTTP\/1\.1 431 [^]*too large/],
   ];
   await withServer(async (port, seen) => {
     for (const [request, expected] of cases) {
