@@ -28,6 +28,7 @@ import {
   type TargetResult,
   textTable,
 } from "./harness.ts";
+import { partsSuites } from "./engine_parts.ts";
 import { memorySuites } from "./memory_bench.ts";
 import { nativeLoadSuites } from "./native_load.ts";
 import { pluginSuites } from "./plugins_bench.ts";
@@ -39,6 +40,7 @@ import { tokenSuites } from "./token_bench.ts";
 /** Every suite, in the order they run. */
 export const SUITES: Suite[] = [
   ...engineSuites,
+  ...partsSuites,
   ...memorySuites,
   ...tokenSuites,
   ...restSuites,
