@@ -2,7 +2,8 @@
  * Child-process side of the benchmarks that need a fresh process:
  *
  *   child.ts open <args-json>    target 5: time open + first read (engine or bare)
- *   child.ts memory <args-json>  target 6: append many events, read RSS (needs --expose-gc)
+ *   child.ts memory <args-json>  target 6: append many events, read RSS (needs --expose-gc;
+ *                                memory_bench.ts starts it with the server's V8 flags)
  *
  * Progress goes to stderr; the result is one JSON line on stdout. Both modes import the
  * same modules, so module loading (before the timed region) is the same for both sides.
@@ -78,7 +79,13 @@ async function memory(args: MemoryChildArgs): Promise<MemoryChildResult> {
     }
   });
   await engine.close();
-  return { gc, cache_size: "engine default", readings, ms: performance.now() - start };
+  return {
+    gc,
+    cache_size: "engine default",
+    malloc_arena_max: Deno.env.get("MALLOC_ARENA_MAX"),
+    readings,
+    ms: performance.now() - start,
+  };
 }
 
 if (import.meta.main) {
