@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { zipSync } from "fflate";
 import { PLAYGROUND_FILES } from "../src/graphql/playground.ts";
+import { SERVER_V8_FLAGS } from "../src/server/daemon.ts";
 import { tarEnd, tarMember } from "../src/maintenance/tar.ts";
 import { assetName, CHECKSUMS_ASSET, TARGETS } from "../src/upgrade/releases.ts";
 
@@ -186,6 +187,9 @@ async function compileTarget(target: string, out: string, noCheck: boolean): Pro
   const args = [
     "compile",
     "-A",
+    // The server's V8 flags (README "Memory"), compiled in: the binary runs with them, and
+    // so does the daemon it re-runs itself as.
+    `--v8-flags=${SERVER_V8_FLAGS.join(",")}`,
     "--quiet",
     ...(noCheck ? ["--no-check"] : []),
     ...includes.flatMap((path) => ["--include", path]),

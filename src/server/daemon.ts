@@ -16,6 +16,42 @@ export const DAEMON_START_TIMEOUT_MS = 15_000;
 /** Lines of the log shown when the daemon fails to start. */
 const LOG_TAIL_LINES = 20;
 
+/**
+ * V8 flags of the server process, measured in issue 11 (README "Memory"). By default V8 lets
+ * the old generation grow to about 4× what survived the last full GC before the next one (on
+ * a machine with 2 GB or more), lets each isolate's young generation grow to 64 MiB and keeps
+ * freed heap pages resident for 8 s: under 64 REST clients the heap swung from 28 to 115 MB.
+ * Growing it by 1.5× instead, 8 MiB semi-spaces (a 16 MiB young generation) and handing freed
+ * pages back at once took the server's peak RSS down by about 70 MiB, for more GC work
+ * (README "Memory" has the figures). The heap limit stays V8's own (no
+ * `--max-old-space-size`), so they add no out-of-memory risk. The flags reach the server in
+ * every launch: `deno task start|dbx` (deno.json), the daemon (`selfCommand` under `deno run`)
+ * and the compiled binary (scripts/compile.ts compiles them in), which keeps them when it
+ * re-runs itself. tests/server/runtime_settings.test.ts checks all three.
+ */
+export const SERVER_V8_FLAGS: readonly string[] = [
+  "--heap-growing-percent=50",
+  "--max-semi-space-size=8",
+  "--memory-pool-timeout=0",
+];
+
+/**
+ * glibc malloc settings of the server process, which must be in its environment when it
+ * starts (glibc reads them once). By default every thread that allocates concurrently gets
+ * an arena of its own, up to 8 per core, and RocksDB's and the runtime's threads each keep
+ * freed memory in theirs; allocations from 128 KiB up are served from the heap once a large
+ * block has been freed, and leave holes there. RSS then grew with the store: 100 MiB more
+ * from 100k to 1M events. Two arenas and a fixed 128 KiB mmap threshold (larger blocks are
+ * mapped and unmapped, as glibc does before its threshold adapts) keep it flat. Set by
+ * `deno task start|dbx` and by the daemon spawner for its child; a user's own value wins. A
+ * foreground server started otherwise (systemd, a container) needs them in its environment:
+ * README "Memory".
+ */
+export const SERVER_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: "2",
+  MALLOC_MMAP_THRESHOLD_: "131072",
+};
+
 /** The program and leading arguments that re-run this `dbx`. */
 export interface SelfCommand {
   command: string;
@@ -23,13 +59,15 @@ export interface SelfCommand {
 }
 
 /**
- * How to run this same `dbx` again with `args`: a compiled binary runs itself; under
- * `deno run` the Deno binary runs the same main module with all permissions.
+ * How to run this same `dbx` again with `args`: a compiled binary runs itself (with the V8
+ * flags compiled into it); under `deno run` the Deno binary runs the same main module with
+ * all permissions and the server's V8 flags.
  *
  * @example
  * ```ts
  * selfCommand(["start", "--foreground"]);
- * // { command: "/usr/bin/deno", args: ["run", "-A", "/src/dbx/main.ts", "start", "--foreground"] }
+ * // { command: "/usr/bin/deno", args: ["run", "-A", "--v8-flags=--heap-growing-percent=50,…",
+ * //   "/src/dbx/main.ts", "start", "--foreground"] }
  * ```
  */
 export function selfCommand(args: string[]): SelfCommand {
@@ -39,7 +77,23 @@ export function selfCommand(args: string[]): SelfCommand {
   const main = Deno.mainModule.startsWith("file:")
     ? fileURLToPath(Deno.mainModule)
     : Deno.mainModule;
-  return { command: exec, args: ["run", "-A", main, ...args] };
+  return {
+    command: exec,
+    args: ["run", "-A", `--v8-flags=${SERVER_V8_FLAGS.join(",")}`, main, ...args],
+  };
+}
+
+/**
+ * `env` with SERVER_ENV added where `env` does not set those variables itself.
+ *
+ * @example
+ * ```ts
+ * serverEnv({ HOME: "/root" }); // { HOME: "/root", MALLOC_ARENA_MAX: "2", … }
+ * serverEnv({ MALLOC_ARENA_MAX: "4" }).MALLOC_ARENA_MAX; // "4"
+ * ```
+ */
+export function serverEnv(env: Record<string, string>): Record<string, string> {
+  return { ...SERVER_ENV, ...env };
 }
 
 /** A daemon that came up. */
@@ -76,6 +130,7 @@ export async function spawnDaemon(options: SpawnDaemonOptions): Promise<StartedD
     child = spawn(self.command, self.args, {
       detached: true, // own session: survives the parent and the terminal
       stdio: ["ignore", fd, fd],
+      env: serverEnv(Deno.env.toObject()),
       windowsHide: true,
     });
   } finally {
