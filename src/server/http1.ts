@@ -402,14 +402,12 @@ function isStream(response: Response): boolean {
   return type !== null && type.startsWith("text/event-stream");
 }
 
-/** A promise already settled, to tell a read that completes at once from one that waits. */
-const AT_ONCE = Promise.resolve(undefined);
 /** Request bytes buffered while a response streams, beyond which the watch stops reading. */
 const MAX_BUFFERED_WHILE_STREAMING = 1 << 20;
 
 /**
- * Write a response: framed by Content-Length when its whole body is at hand at once (every
- * JSON answer), else chunked as it streams (HTTP/1.0: raw, ending with the connection).
+ * Write a response: framed by Content-Length when it is whole (every answer but an event
+ * stream), else chunked as it streams (HTTP/1.0: raw, ending with the connection).
  * False when the connection cannot carry another request (the client went away, or the
  * body ended with the connection); the body is then cancelled.
  */
@@ -423,26 +421,17 @@ async function writeResponse(
   const conn = input.conn;
   const status = response.status;
   const noBody = request.head || NO_BODY_STATUS.has(status);
-  /** A whole body: head and body in one write, framed by length. */
-  const writeWhole = async (bytes: Uint8Array) => {
-    const lengthOf = NO_BODY_STATUS.has(status) ? undefined : bytes.length;
-    const head = encoder.encode(responseHead(response, lengthOf, keepAlive));
+  if (!isStream(response)) {
+    // Whole at once (every answer but an event stream): head and body in one write, framed
+    // by length, with no stream reader.
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const length = NO_BODY_STATUS.has(status) ? undefined : bytes.length;
+    const head = encoder.encode(responseHead(response, length, keepAlive));
     await writeAll(conn, hooks, noBody || bytes.length === 0 ? head : concatBytes(head, bytes));
     return true;
-  };
-  // Whole at once (every answer but an event stream): no stream reader.
-  if (!isStream(response)) return await writeWhole(new Uint8Array(await response.arrayBuffer()));
-  const body = response.body!;
-  const reader = body.getReader();
+  }
+  const reader = response.body!.getReader();
   try {
-    const first = await reader.read();
-    // A body made from a string or bytes is one chunk, closed at once: frame it by length.
-    let pending = first.done ? undefined : reader.read();
-    const second = pending ? await Promise.race([pending, AT_ONCE]) : first;
-    if (second?.done) {
-      pending = undefined;
-      return await writeWhole(first.done ? new Uint8Array(0) : first.value);
-    }
     const chunked = request.minor === 1;
     const head = responseHead(response, undefined, keepAlive && chunked, chunked);
     await writeAll(conn, hooks, encoder.encode(head));
@@ -471,10 +460,8 @@ async function writeResponse(
       await writeAll(conn, hooks, out);
     };
     try {
-      await send(first.value!);
       for (;;) {
-        const next = pending ? await pending : await reader.read();
-        pending = undefined;
+        const next = await reader.read();
         if (next.done) break;
         await send(next.value);
       }
